@@ -1,0 +1,5 @@
+import sys
+
+from t2s_bench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,57 @@
+"""Named datasets: `demo`, `spider-dev`, `spider-train`, `spider-syn-dev`, or a path to a questions JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from t2s_bench import paths
+from t2s_bench.datasets.spider import Dataset, load_spider_format
+
+DEFAULT_DATASET = "demo"
+
+
+def _spider(split_file: str, name: str) -> Dataset:
+    root = paths.spider_dir()
+    if root is None:
+        raise FileNotFoundError(
+            f"{name}: no Spider copy found. Set T2S_SPIDER_DIR, or run `t2s-bench data fetch spider`."
+        )
+    return load_spider_format(root / split_file, root / "tables.json", root / "database", name)
+
+
+def _spider_syn() -> Dataset:
+    syn, root = paths.spider_syn_dir(), paths.spider_dir()
+    if syn is None or root is None:
+        raise FileNotFoundError("spider-syn-dev: needs Spider-Syn (T2S_SPIDER_SYN_DIR) and Spider (T2S_SPIDER_DIR)")
+    return load_spider_format(syn / "dev.json", root / "tables.json", root / "database", "spider-syn-dev")
+
+
+def _demo() -> Dataset:
+    from t2s_bench.datasets.demo import load_demo
+
+    return load_demo()
+
+
+NAMED = {
+    "demo": _demo,
+    "spider-dev": lambda: _spider("dev.json", "spider-dev"),
+    "spider-train": lambda: _spider("train_spider.json", "spider-train"),
+    "spider-syn-dev": _spider_syn,
+}
+
+
+def load_dataset(name: str, *, tables: str | None = None, db_dir: str | None = None) -> Dataset:
+    """Resolve a dataset name, or load a questions JSON path (tables/db_dir default to its folder)."""
+    if name in NAMED:
+        return NAMED[name]()
+    path = Path(name)
+    if not path.is_file():
+        raise ValueError(f"unknown dataset {name!r}: use one of {sorted(NAMED)} or a path to a questions JSON")
+    folder = path.parent
+    tables_path = Path(tables) if tables else folder / "tables.json"
+    return load_spider_format(
+        path,
+        tables_path if tables_path.is_file() else None,
+        db_dir or folder / "database",
+        path.stem,
+    )
