@@ -1,0 +1,66 @@
+"""Versioned Jinja prompt templates (top-level `prompts/<version>.jinja`).
+
+A template defines two blocks, `system` and `user`; rendering gives chat messages.
+The version and the file's sha256 are recorded in every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from t2s_bench import paths
+
+DEFAULT_TEMPLATE = "v1.0"
+
+
+@dataclass(frozen=True)
+class FewShotExample:
+    question: str
+    sql: str
+    db_id: str = ""
+
+
+class PromptTemplate:
+    def __init__(self, path: Path):
+        self.path = path
+        self.version = path.stem
+        source = path.read_text(encoding="utf-8")
+        self.sha256 = hashlib.sha256(source.encode()).hexdigest()
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+        self._template = env.from_string(source)
+        missing = {"system", "user"} - set(self._template.blocks)
+        if missing:
+            raise ValueError(f"prompt template {path} lacks block(s) {sorted(missing)}")
+
+    def render(self, *, schema: str, question: str, examples=()) -> list[dict[str, str]]:
+        """Chat messages: system (instructions + schema), user (few-shot examples + question)."""
+        exs = [e if isinstance(e, FewShotExample) else FewShotExample(*e) for e in examples]
+        ctx = self._template.new_context({"schema": schema, "question": question, "examples": exs})
+        out = []
+        for role in ("system", "user"):
+            text = "".join(self._template.blocks[role](ctx)).strip()
+            out.append({"role": role, "content": text})
+        return out
+
+    def info(self) -> dict:
+        return {"version": self.version, "sha256": self.sha256, "path": str(self.path)}
+
+
+def available_templates() -> list[str]:
+    return sorted(p.stem for p in paths.prompts_dir().glob("*.jinja"))
+
+
+def load_template(name_or_path: str = DEFAULT_TEMPLATE) -> PromptTemplate:
+    """A template by version (`v1.0`) from prompts/, or by file path."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        path = paths.prompts_dir() / f"{name_or_path}.jinja"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"prompt template {name_or_path!r} not found; available: {available_templates()}"
+        )
+    return PromptTemplate(path)
