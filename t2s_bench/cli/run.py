@@ -1,0 +1,101 @@
+"""`t2s-bench run`: run a system over a dataset, score it, write a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tomllib
+from pathlib import Path
+
+import yaml
+
+HELP = """Run a system (zero-shot, few-shot, rag, finetuned, or a registered one) over a dataset,
+score every prediction (execution accuracy, exact-set match, hardness, error class) and write a
+resumable run directory. Re-running the same command resumes where a killed run stopped."""
+
+# CLI flag -> system/backend option name; None values are left to the defaults
+SYSTEM_FLAGS = ["k", "selection", "pool", "embedder", "template", "schema_format", "sample_rows",
+                "max_new_tokens", "overflow", "adapter", "seed"]
+BACKEND_FLAGS = ["n_ctx", "n_threads", "n_gpu_layers", "base_url", "device", "gen_batch_size", "gguf_file"]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run a system over a dataset and score it", description=HELP)
+    p.add_argument("--system", default="zero-shot", help="system name (default: zero-shot)")
+    p.add_argument("--config", help="YAML or TOML file with run settings (flags given here override it)")
+    p.add_argument("--model", help="catalog name, local path (HF folder or .gguf) or served model id "
+                   "(default: qwen2.5-coder-0.5b-gguf)")
+    p.add_argument("--backend", choices=["llama-cpp", "transformers", "openai"], help="default: from --model")
+    p.add_argument("--dataset", default=None, help="demo (default), spider-dev, spider-train, spider-syn-dev, or a path")
+    p.add_argument("--limit", type=int, help="first N selected examples")
+    p.add_argument("--db", action="append", dest="db_ids", help="only this database (repeatable)")
+    p.add_argument("--hardness", action="append", choices=["easy", "medium", "hard", "extra"],
+                   help="only this difficulty (repeatable)")
+    p.add_argument("--out", help="run directory (default: runs/<dataset>-<system>-<config hash>)")
+    p.add_argument("--batch-size", type=int, help="examples per system call (default 8)")
+    p.add_argument("--workers", type=int, help="scoring worker processes (default 2)")
+    p.add_argument("--timeout", type=float, help="per-query execution timeout in seconds (default 30)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("prompting")
+    g.add_argument("--template", help="prompt template version under prompts/ (default v1.0)")
+    g.add_argument("--schema-format", choices=["ddl", "compact"], help="schema serialisation (default ddl)")
+    g.add_argument("--sample-rows", type=int, help="sample rows per table in the prompt (default 0)")
+    g.add_argument("--k", type=int, help="few-shot / RAG examples (default 3)")
+    g.add_argument("--selection", choices=["random", "similarity", "masked"], help="few-shot selection (default masked)")
+    g.add_argument("--pool", help="dataset the examples come from (default: spider-train for Spider, else the same dataset)")
+    g.add_argument("--embedder", help="RAG embedding model (default all-minilm-l6-v2)")
+    g.add_argument("--max-new-tokens", type=int, help="generation limit (default 256)")
+    g.add_argument("--overflow", choices=["prune", "truncate", "drop"], help="context overflow strategy (default prune)")
+    g.add_argument("--seed", type=int, help="seed for random example selection (default 42)")
+    b = p.add_argument_group("backend")
+    b.add_argument("--adapter", help="PEFT adapter folder (finetuned system)")
+    b.add_argument("--gguf-file", help="GGUF file name inside a HF folder, loaded de-quantised by transformers")
+    b.add_argument("--n-ctx", type=int, help="llama.cpp context window")
+    b.add_argument("--n-threads", type=int, help="llama.cpp CPU threads")
+    b.add_argument("--n-gpu-layers", type=int, help="llama.cpp layers offloaded to the GPU (-1: all)")
+    b.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    b.add_argument("--device", help="transformers device (cuda, cpu)")
+    b.add_argument("--gen-batch-size", type=int, help="transformers generation batch size")
+    p.set_defaults(func=main)
+
+
+def load_config_file(path: str) -> dict:
+    text = Path(path).read_text(encoding="utf-8")
+    if path.endswith(".toml"):
+        return tomllib.loads(text)
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of settings")
+    return data
+
+
+def build_run_config(args):
+    from t2s_bench.runner import RunConfig
+
+    file_cfg = load_config_file(args.config) if args.config else {}
+    options = dict(file_cfg.pop("options", {}))
+    merged = {**file_cfg, **{k: v for k, v in vars(args).items() if v is not None}}
+    for name in SYSTEM_FLAGS + BACKEND_FLAGS + ["model", "backend"]:
+        if merged.get(name) is not None:
+            options[name] = merged.pop(name)
+    known = set(RunConfig.__dataclass_fields__)
+    cfg = RunConfig(**{k: v for k, v in merged.items() if k in known and k != "system_options"})
+    cfg.system_options = options
+    if args.no_progress:
+        cfg.progress = False
+    if cfg.dataset is None:
+        cfg.dataset = "demo"
+    return cfg
+
+
+def main(args) -> int:
+    from t2s_bench.runner import run
+    from t2s_bench.scoring import format_table
+
+    cfg = build_run_config(args)
+    out = run(cfg)
+    metrics = json.loads((out / "metrics.json").read_text())
+    print(format_table(metrics))
+    print(f"\nrun directory: {out}")
+    print(f"report: t2s-bench report {out} --out reports/{out.name}.html")
+    return 0

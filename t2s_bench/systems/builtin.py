@@ -1,0 +1,149 @@
+"""Built-in systems: zero-shot, few-shot, rag, finetuned. Each is a PromptedSystem factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from t2s_bench.backends.base import Backend
+from t2s_bench.datasets import Dataset, load_dataset
+from t2s_bench.datasets.spider import Example
+from t2s_bench.systems.base import Task, register_system
+from t2s_bench.systems.prompted import PromptedSystem
+from t2s_bench.systems.selectors import ExampleSelector
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-gguf"
+
+
+def make_backend(model: str | None = None, backend: str | None = None, **options) -> Backend:
+    """Pick and build a backend: a GGUF -> llama-cpp, a base_url -> openai, else transformers."""
+    from t2s_bench.backends import get_backend
+    from t2s_bench.backends.catalog import resolve_model
+
+    model = model or DEFAULT_MODEL
+    options = {k: v for k, v in options.items() if v is not None}
+    if backend is None:
+        if options.get("base_url"):
+            backend = "openai"
+        elif model.endswith(".gguf") or model.endswith("-gguf"):
+            backend = "llama-cpp"
+        else:
+            backend = "transformers"
+    if backend == "openai":
+        return get_backend(backend, model=model, **options)
+    path = model if Path(model).exists() else str(resolve_model(model))
+    return get_backend(backend, model=path, **options)
+
+
+class PoolSource:
+    """Few-shot examples from a training pool, chosen by an ExampleSelector."""
+
+    def __init__(self, pool: Dataset, method: str, seed: int = 42):
+        self.pool_name, self.method, self.seed = pool.name, method, seed
+        self.selector = ExampleSelector(pool.examples, pool.schemas, method=method, seed=seed)
+
+    def examples_for(self, task: Task, k: int) -> list[Example]:
+        return self.selector.select(task.example, task.schema, k)
+
+    def config(self) -> dict:
+        return {"pool": self.pool_name, "selection": self.method, "seed": self.seed}
+
+
+class RetrievalSource:
+    """RAG: nearest question/SQL pairs by sentence-embedding cosine similarity (other databases only)."""
+
+    def __init__(self, pool: Dataset, embedder: str | None = None):
+        from t2s_bench.systems.embeddings import DEFAULT_EMBEDDER, Embedder
+
+        self.pool = pool.examples
+        self.pool_name = pool.name
+        self.embedder = Embedder(embedder or DEFAULT_EMBEDDER)
+        self.matrix = self.embedder.encode_cached([e.question for e in self.pool])
+        self.db_ids = np.array([e.db_id for e in self.pool])
+        self._query_cache: dict[str, np.ndarray] = {}
+
+    def examples_for(self, task: Task, k: int) -> list[Example]:
+        q = task.example.question
+        if q not in self._query_cache:
+            self._query_cache[q] = self.embedder.encode([q])[0]
+        sims = self.matrix @ self._query_cache[q]
+        sims[self.db_ids == task.example.db_id] = -np.inf
+        best = [int(i) for i in np.argsort(-sims, kind="stable")[:k] if np.isfinite(sims[i])]
+        return [self.pool[i] for i in reversed(best)]  # most similar last
+
+    def prefetch(self, questions: list[str]) -> None:
+        todo = [q for q in dict.fromkeys(questions) if q not in self._query_cache]
+        if todo:
+            for q, v in zip(todo, self.embedder.encode(todo)):
+                self._query_cache[q] = v
+
+    def config(self) -> dict:
+        return {"pool": self.pool_name, "retriever": self.embedder.name}
+
+
+def resolve_pool(pool: str | None, dataset_name: str | None) -> Dataset:
+    """`auto`: Spider train for Spider datasets, else the evaluated dataset itself (other databases only)."""
+    if pool in (None, "auto"):
+        pool = "spider-train" if (dataset_name or "").startswith("spider") else (dataset_name or "demo")
+    return load_dataset(pool)
+
+
+def _split(options: dict) -> tuple[dict, dict]:
+    """Separate system options from backend options."""
+    system_keys = {"template", "schema_format", "sample_rows", "max_new_tokens", "overflow"}
+    sys_opts = {k: v for k, v in options.items() if k in system_keys and v is not None}
+    backend_opts = {k: v for k, v in options.items() if k not in system_keys}
+    return sys_opts, backend_opts
+
+
+@register_system("zero-shot")
+def zero_shot(model=None, backend=None, dataset_name=None, **options) -> PromptedSystem:
+    sys_opts, b_opts = _split(options)
+    return PromptedSystem("zero-shot", make_backend(model, backend, **b_opts), **sys_opts)
+
+
+@register_system("few-shot")
+def few_shot(model=None, backend=None, k=3, selection="masked", pool=None, seed=42, dataset_name=None, **options):
+    sys_opts, b_opts = _split(options)
+    source = PoolSource(resolve_pool(pool, dataset_name), selection, seed)
+    return PromptedSystem("few-shot", make_backend(model, backend, **b_opts), k=k, examples=source, **sys_opts)
+
+
+@register_system("rag")
+def rag(model=None, backend=None, k=3, pool=None, embedder=None, dataset_name=None, **options):
+    sys_opts, b_opts = _split(options)
+    source = RetrievalSource(resolve_pool(pool, dataset_name), embedder)
+    return PromptedSystem("rag", make_backend(model, backend, **b_opts), k=k, examples=source, **sys_opts)
+
+
+@register_system("finetuned")
+def finetuned(adapter=None, model=None, backend=None, dataset_name=None, **options):
+    """A trained adapter (transformers + PEFT) or an exported GGUF file (llama-cpp)."""
+    if adapter is None and model is None:
+        raise ValueError("finetuned: give --adapter ADAPTER_DIR (from `t2s-bench train`) or --model EXPORTED.gguf")
+    sys_opts, b_opts = _split(options)
+    if adapter is not None:
+        meta = _adapter_meta(Path(adapter))
+        model = model or meta.get("base_model")
+        sys_opts.setdefault("template", meta.get("template", {}).get("version", "v1.0"))
+        sys_opts.setdefault("schema_format", meta.get("schema_format", "ddl"))
+        b_opts["adapter"] = str(adapter)
+        if meta.get("gguf_file"):
+            b_opts.setdefault("gguf_file", meta["gguf_file"])
+        backend = backend or "transformers"
+    return PromptedSystem("finetuned", make_backend(model, backend, **b_opts), **sys_opts)
+
+
+def _adapter_meta(adapter: Path) -> dict:
+    import json
+
+    if not adapter.is_dir():
+        raise FileNotFoundError(f"adapter folder {adapter} not found")
+    for name in ("train_config.json", "adapter_meta.json"):
+        p = adapter / name
+        if not p.is_file():
+            p = adapter.parent / name
+        if p.is_file():
+            return json.loads(p.read_text())
+    return {}

@@ -1,0 +1,96 @@
+"""Few-shot example selection from a training pool: random, question similarity, masked-question similarity.
+
+Examples never come from the database under evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import Counter
+
+from t2s_bench.datasets.schema import Schema
+from t2s_bench.datasets.spider import Example
+
+# Word tokenisation of natural-language questions (not SQL).
+_WORD = re.compile(r"[a-z0-9]+")
+_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'|“[^”]*”")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def mask_question(question: str, schema: Schema | None) -> list[str]:
+    """DAIL-SQL-style masking: schema words -> <col>/<tab>, values -> <val>."""
+    text = _QUOTED.sub(" <val> ", question)
+    tab_words, col_words = set(), set()
+    if schema is not None:
+        for t in schema.tables:
+            tab_words.update(words(t.natural_name))
+            for c in t.columns:
+                col_words.update(words(c.natural_name))
+    out = []
+    for w in words(text.replace("<val>", " zzval ")):
+        if w == "zzval" or _NUMBER.match(w):
+            out.append("<val>")
+        elif w in tab_words:
+            out.append("<tab>")
+        elif w in col_words:
+            out.append("<col>")
+        else:
+            out.append(w)
+    return out
+
+
+class TfidfIndex:
+    """Cosine similarity over TF-IDF bags of words (unigrams + bigrams); small and dependency-free."""
+
+    def __init__(self, docs: list[list[str]]):
+        self.docs = [self._grams(d) for d in docs]
+        df = Counter(g for d in self.docs for g in set(d))
+        n = len(self.docs)
+        self.idf = {g: math.log((1 + n) / (1 + c)) + 1 for g, c in df.items()}
+        self.vecs = [self._vec(d) for d in self.docs]
+
+    @staticmethod
+    def _grams(tokens: list[str]) -> list[str]:
+        return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+
+    def _vec(self, grams: list[str]) -> dict[str, float]:
+        tf = Counter(grams)
+        v = {g: c * self.idf.get(g, 0.0) for g, c in tf.items()}
+        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        return {g: x / norm for g, x in v.items()}
+
+    def scores(self, tokens: list[str]) -> list[float]:
+        q = self._vec(self._grams(tokens))
+        return [sum(w * v.get(g, 0.0) for g, w in q.items()) for v in self.vecs]
+
+
+class ExampleSelector:
+    """Pick k examples for a question from a pool, excluding the evaluated database."""
+
+    METHODS = ("random", "similarity", "masked")
+
+    def __init__(self, pool: list[Example], schemas: dict[str, Schema], method: str = "masked", seed: int = 42):
+        if method not in self.METHODS:
+            raise ValueError(f"unknown selection method {method!r}; choose from {self.METHODS}")
+        self.pool, self.schemas, self.method, self.seed = pool, schemas, method, seed
+        self._index = None
+        if method == "similarity":
+            self._index = TfidfIndex([words(e.question) for e in pool])
+        elif method == "masked":
+            self._index = TfidfIndex([mask_question(e.question, schemas.get(e.db_id)) for e in pool])
+
+    def select(self, example: Example, schema: Schema, k: int) -> list[Example]:
+        allowed = [i for i, e in enumerate(self.pool) if e.db_id != example.db_id]
+        if self.method == "random":
+            rng = random.Random(f"{self.seed}:{example.db_id}:{example.index}")
+            return [self.pool[i] for i in rng.sample(allowed, min(k, len(allowed)))]
+        tokens = words(example.question) if self.method == "similarity" else mask_question(example.question, schema)
+        scores = self._index.scores(tokens)
+        best = sorted(allowed, key=lambda i: (-scores[i], i))[:k]
+        return [self.pool[i] for i in reversed(best)]  # most similar last, nearest the question
