@@ -1,0 +1,147 @@
+"""Export a trained adapter: merge into the base model, write GGUF, check the round trip.
+
+- `merge_adapter`: base + LoRA -> a plain HF folder (float16 or float32). A GGUF-loaded base is
+  de-quantized first and its GGUF `quantization_config` dropped, or `save_pretrained` refuses it.
+- `export_gguf`: the merged folder -> GGUF `f32`, `f16`, or `q8_0` (Q8_0 with the `gguf` package's
+  own quantizer, `gguf.quants.quantize`). Q4_K_M and other k-quants need llama.cpp's
+  `llama-quantize` tool: `llama-quantize merged-f16.gguf out-q4_k_m.gguf Q4_K_M`.
+- `verify_gguf`: the same text through transformers and llama-cpp-python: same tokens, near logits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+GGUF_TYPES = ("f32", "f16", "q8_0")
+VERIFY_TEXT = "<|im_start|>user\nHow many singers are there?<|im_end|>\n<|im_start|>assistant\nSELECT count(*) FROM singer"
+
+
+def _base_of(adapter_dir: Path) -> tuple[str, str | None]:
+    """The base model an adapter was trained on: train_config.json, else adapter_config.json."""
+    info = adapter_dir / "train_config.json"
+    if info.is_file():
+        cfg = json.loads(info.read_text())["config"]
+        return cfg["base"], cfg.get("gguf_file")
+    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    return cfg["base_model_name_or_path"], None
+
+
+def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, *, dtype: str = "float16",
+                  base: str | None = None, gguf_file: str | None = None) -> Path:
+    """Merge a LoRA adapter into its base model and save a plain HF folder (weights + tokenizer)."""
+    import torch
+    from peft import PeftModel
+
+    from t2s_bench.training.models import load_model, load_tokenizer, plain_config
+
+    adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{adapter_dir}: not a PEFT adapter folder (no adapter_config.json)")
+    if base is None:
+        base, gguf_file = _base_of(adapter_dir)
+    torch_dtype = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+    model = load_model(base, gguf_file, dtype=torch.float32)  # merge in float32, cast after
+    model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    plain_config(model)
+    model = model.to(torch_dtype)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    load_tokenizer(base, gguf_file).save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def quantize_gguf(src: str | Path, dst: str | Path, qtype: str = "q8_0") -> Path:
+    """Re-write a float GGUF with its 2-D weight matrices in `qtype` (q8_0); metadata copied unchanged."""
+    import gguf
+    import numpy as np
+
+    target = {"q8_0": gguf.GGMLQuantizationType.Q8_0}.get(qtype)
+    if target is None:
+        raise ValueError(f"quantize_gguf supports q8_0; for {qtype} use llama.cpp's llama-quantize tool")
+    reader = gguf.GGUFReader(str(src))
+    arch = reader.fields["general.architecture"].contents()
+    dst = Path(dst)
+    tmp = dst.with_name(dst.name + ".partial")
+    writer = gguf.GGUFWriter(str(tmp), arch)
+    for name, fld in reader.fields.items():
+        if name.startswith("GGUF.") or name in ("general.architecture", "general.file_type"):
+            continue
+        vtype = fld.types[0]
+        sub = fld.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(name, fld.contents(), vtype, sub_type=sub)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+    block = gguf.GGML_QUANT_SIZES[target][0]
+    for t in reader.tensors:
+        data = np.asarray(t.data)
+        if t.tensor_type == gguf.GGMLQuantizationType.F16:
+            data = data.astype(np.float32)
+        elif t.tensor_type != gguf.GGMLQuantizationType.F32:
+            raise ValueError(f"{src}: tensor {t.name} is already quantized ({t.tensor_type.name})")
+        shape = [int(x) for x in reversed(t.shape)]  # GGUF lists dims fastest-first
+        data = data.reshape(shape)
+        if data.ndim == 2 and shape[-1] % block == 0:
+            writer.add_tensor(t.name, gguf.quants.quantize(data, target), raw_dtype=target)
+        else:  # norms, biases: kept in float32, as llama.cpp does
+            writer.add_tensor(t.name, data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    tmp.replace(dst)
+    return dst
+
+
+def export_gguf(merged_dir: str | Path, out_path: str | Path, *, quant: str = "f16") -> Path:
+    """A merged Qwen2 HF folder -> GGUF of type f32, f16 or q8_0."""
+    from t2s_bench.testing.tiny_model import write_qwen2_gguf
+
+    if quant not in GGUF_TYPES:
+        raise ValueError(f"quant must be one of {GGUF_TYPES} (Q4_K_M: run llama.cpp's llama-quantize on the f16 file)")
+    out_path = Path(out_path)
+    if quant in ("f32", "f16"):
+        return write_qwen2_gguf(merged_dir, out_path, outtype=quant)
+    f16 = out_path.with_name(out_path.stem + ".f16.gguf")
+    write_qwen2_gguf(merged_dir, f16, outtype="f16")
+    try:
+        return quantize_gguf(f16, out_path, quant)
+    finally:
+        f16.unlink(missing_ok=True)
+
+
+def verify_gguf(merged_dir: str | Path, gguf_path: str | Path, text: str = VERIFY_TEXT) -> dict:
+    """Round trip: same tokens and near-identical logits in transformers and llama-cpp-python."""
+    from t2s_bench.testing.tiny_model import compare_hf_and_gguf
+
+    return compare_hf_and_gguf(merged_dir, gguf_path, text)
+
+
+def export_adapter(adapter_dir: str | Path, out_path: str | Path, *, quant: str = "f16", keep_merged: bool = True,
+                   verify: bool = True) -> dict:
+    """Adapter folder -> merged HF folder (beside the GGUF) -> GGUF -> round-trip check; returns a summary."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    merged = merge_adapter(adapter_dir, out_path.with_name(out_path.stem + "-merged-hf"),
+                           dtype="float32" if quant == "f32" else "float16")
+    export_gguf(merged, out_path, quant=quant)
+    summary = {"adapter": str(adapter_dir), "merged_hf": str(merged), "gguf": str(out_path), "quant": quant,
+               "gguf_bytes": out_path.stat().st_size}
+    if verify:
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError:
+            summary["verify"] = "skipped: llama-cpp-python is not installed (pip install 't2s-bench[gguf]')"
+        else:
+            summary["verify"] = verify_gguf(merged, out_path)
+    if not keep_merged:
+        shutil.rmtree(merged, ignore_errors=True)
+        summary["merged_hf"] = None
+    (out_path.with_name(out_path.stem + ".export.json")).write_text(json.dumps(summary, indent=1))
+    return summary
