@@ -59,8 +59,23 @@ def register_system(name: str):
     return wrap
 
 
+def load_plugins() -> None:
+    """Import third-party modules that register systems: entry points `t2s_bench.systems`
+    and the comma-separated module names in $T2S_PLUGINS."""
+    import importlib
+    import os
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="t2s_bench.systems"):
+        ep.load()
+    for module in filter(None, os.environ.get("T2S_PLUGINS", "").split(",")):
+        importlib.import_module(module.strip())
+
+
 def get_system(name: str, **config) -> System:
     from t2s_bench.systems import builtin  # noqa: F401  (registers the built-in systems)
+
+    load_plugins()
 
     if name not in SYSTEMS:
         raise ValueError(f"unknown system {name!r}; registered: {sorted(SYSTEMS)}")
