@@ -1,0 +1,91 @@
+"""The backend contract: chat requests in, generations out; plus the backend registry."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass
+class GenerationRequest:
+    messages: list[dict[str, str]]  # [{"role": "system"|"user"|"assistant", "content": ...}]
+    max_tokens: int = 256
+    stop: list[str] | None = None
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    finish_reason: str | None = None  # "stop" | "length" | None when unknown
+    error: str | None = None  # set (with text "") when this request failed; the batch goes on
+
+
+class Backend(ABC):
+    """A model provider. Generation is greedy (temperature 0) so runs are reproducible."""
+
+    name: ClassVar[str] = ""
+    context_window: int
+
+    @abstractmethod
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        """One `Generation` per request, in request order."""
+
+    @abstractmethod
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        """Tokens of the chat-formatted prompt (with the generation prompt) for `messages`."""
+
+    @abstractmethod
+    def config(self) -> dict:
+        """What identifies this backend's outputs (backend, model id, file sha256/size, parameters)."""
+
+    def close(self) -> None:
+        """Release the model; the backend is unusable afterwards."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+BACKENDS: dict[str, type[Backend]] = {}
+# built-in backends, imported on first lookup (their heavy dependencies load lazily inside)
+_BUILTIN_MODULES = {
+    "llama-cpp": "t2s_bench.backends.llama_cpp",
+    "transformers": "t2s_bench.backends.transformers_hf",
+    "openai": "t2s_bench.backends.openai_compat",
+}
+
+
+def register_backend(name: str):
+    """Class decorator: make a `Backend` subclass available as `get_backend(name)`."""
+
+    def decorate(cls: type[Backend]) -> type[Backend]:
+        if name in BACKENDS and BACKENDS[name] is not cls:
+            raise ValueError(f"backend {name!r} is already registered by {BACKENDS[name].__qualname__}")
+        cls.name = name
+        BACKENDS[name] = cls
+        return cls
+
+    return decorate
+
+
+def get_backend(name: str, **kwargs) -> Backend:
+    """Instantiate the backend registered as `name` with `kwargs`."""
+    if name not in BACKENDS and name in _BUILTIN_MODULES:
+        importlib.import_module(_BUILTIN_MODULES[name])
+    if name not in BACKENDS:
+        known = sorted(set(BACKENDS) | set(_BUILTIN_MODULES))
+        raise KeyError(f"unknown backend {name!r}; known: {', '.join(known)}")
+    return BACKENDS[name](**kwargs)
+
+
+def truncate_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
+    """Cut `text` at the earliest stop string; returns (text, whether a stop string was found)."""
+    cut = min((i for s in stop or [] if s and (i := text.find(s)) >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)

@@ -1,0 +1,201 @@
+"""GGUF models through llama-cpp-python (CPU, or GPU offload with `n_gpu_layers`).
+
+Prompts are rendered with the GGUF's own chat template and generated greedily. One `Llama`
+object serves every request, so llama-cpp-python keeps the KV cache of the longest token prefix
+shared with the previous prompt: consecutive prompts that share their system message
+(instructions + schema) only evaluate the question. `reuse_prefix=False` resets the state
+before each request (the naive baseline).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from t2s_bench.backends.base import Backend, Generation, GenerationRequest, register_backend
+from t2s_bench.backends.catalog import CATALOG, default_model, file_fingerprint, resolve_model
+
+log = logging.getLogger(__name__)
+_PARAMS_LOCK = threading.Lock()
+
+
+def _cpu_has_amx() -> bool:
+    try:
+        return "amx_int8" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+@contextmanager
+def _model_params(**overrides):
+    """Set llama_model_params fields that `Llama()` does not expose, for the duration of one load.
+
+    Used for `use_extra_bufts`: llama.cpp's AMX weight-repacking buffers crashed (segfault in
+    decode) on an AMX Xeon VM with llama-cpp-python 0.3.36, so they are off by default where AMX exists.
+    """
+    import llama_cpp.llama_cpp as low
+
+    original = low.llama_model_default_params
+
+    def patched():
+        params = original()
+        for k, v in overrides.items():
+            setattr(params, k, v)
+        return params
+
+    with _PARAMS_LOCK:
+        low.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = original
+
+
+@register_backend("llama-cpp")
+class LlamaCppBackend(Backend):
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        n_batch: int = 512,
+        seed: int = 0,
+        reuse_prefix: bool = True,
+        chat_template: str | None = None,
+        extra_buffers: bool | None = None,
+        verbose: bool = False,
+    ):
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.model_id = str(model or default_model())
+        self.model_path = resolve_model(self.model_id)
+        if not self.model_path.is_file():
+            raise ValueError(f"llama-cpp needs a GGUF file, got {self.model_path}")
+        self.n_threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
+        self.n_gpu_layers = n_gpu_layers
+        self.seed = seed
+        self.reuse_prefix = reuse_prefix
+        self.extra_buffers = extra_buffers if extra_buffers is not None else not _cpu_has_amx()
+        with _model_params(use_extra_bufts=self.extra_buffers):
+            self._llm = Llama(
+                model_path=str(self.model_path),
+                n_ctx=n_ctx,
+                n_batch=min(n_batch, n_ctx),
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                n_gpu_layers=n_gpu_layers,
+                seed=seed,
+                verbose=verbose,
+            )
+        self.context_window = self._llm.n_ctx()
+        self.chat_template = chat_template or self._llm.metadata.get("tokenizer.chat_template")
+        if not self.chat_template:
+            raise ValueError(f"{self.model_path.name} has no tokenizer.chat_template; pass chat_template=")
+        self._bos_text = self._token_text(self._llm.token_bos())
+        self._formatter = Jinja2ChatFormatter(
+            self.chat_template, eos_token=self._token_text(self._llm.token_eos()), bos_token=self._bos_text
+        )
+        # prompt tokens evaluated vs. taken from the KV cache, over this backend's life
+        self.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0}
+
+    def _token_text(self, token_id: int) -> str:
+        if token_id is None or token_id < 0:
+            return ""
+        return self._llm.detokenize([token_id], special=True).decode("utf-8", errors="replace")
+
+    # -------------------------------------------------------------- prompt
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """The chat-formatted prompt text, ending with the assistant turn's opening."""
+        return self._formatter(messages=messages).prompt
+
+    def tokenize_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        prompt = self.render(messages)
+        add_bos = not (self._bos_text and prompt.startswith(self._bos_text))
+        return self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        return len(self.tokenize_chat(messages))
+
+    # -------------------------------------------------------------- generation
+
+    def _cached_prefix(self, tokens: list[int]) -> int:
+        n = 0
+        for a, b in zip(self._llm.input_ids[: self._llm.n_tokens], tokens):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        return [self._generate_one(r) for r in requests]
+
+    def _generate_one(self, request: GenerationRequest) -> Generation:
+        start = time.perf_counter()
+        tokens = self.tokenize_chat(request.messages)
+        room = self.context_window - len(tokens)
+        if room < 1:
+            return Generation("", len(tokens), 0, time.perf_counter() - start, None,
+                              f"prompt of {len(tokens)} tokens does not fit the context window of {self.context_window}")
+        if not self.reuse_prefix:
+            self._llm.reset()
+        self.prefix_stats["prompt_tokens"] += len(tokens)
+        self.prefix_stats["reused_tokens"] += self._cached_prefix(tokens)
+        try:
+            out = self._llm.create_completion(
+                prompt=tokens,
+                max_tokens=min(request.max_tokens, room),
+                temperature=0.0,
+                top_k=1,
+                repeat_penalty=1.0,
+                stop=request.stop or None,
+                seed=self.seed,
+            )
+        except (RuntimeError, ValueError) as e:
+            self._llm.reset()
+            return Generation("", len(tokens), 0, time.perf_counter() - start, None, f"llama.cpp: {e}")
+        choice = out["choices"][0]
+        return Generation(
+            text=choice["text"],
+            prompt_tokens=out["usage"]["prompt_tokens"],
+            completion_tokens=out["usage"]["completion_tokens"],
+            latency_s=time.perf_counter() - start,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    # -------------------------------------------------------------- identity
+
+    def config(self) -> dict:
+        import llama_cpp
+
+        fp = file_fingerprint(self.model_path)
+        return {
+            "backend": self.name,
+            "model": self.model_id if self.model_id in CATALOG else str(self.model_path),
+            "model_file": self.model_path.name,
+            "model_sha256": fp["sha256"],
+            "model_size": fp["size"],
+            "chat_template_sha256": hashlib.sha256(self.chat_template.encode()).hexdigest(),
+            "params": {
+                "n_ctx": self.context_window,
+                "n_gpu_layers": self.n_gpu_layers,
+                "extra_buffers": self.extra_buffers,
+                "seed": self.seed,
+                "reuse_prefix": self.reuse_prefix,
+                "temperature": 0.0,
+            },
+            "llama_cpp_python": llama_cpp.__version__,
+        }
+
+    def close(self) -> None:
+        if getattr(self, "_llm", None) is not None:
+            self._llm.close()
+            self._llm = None
