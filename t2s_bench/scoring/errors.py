@@ -59,8 +59,8 @@ def classify_error(record: dict, schema: Schema | None = None) -> tuple[str | No
         return "skipped", str(record["skipped"])
     if record.get("exec_match") is True:
         return None, ""
-    pred = (record.get("pred") or "").strip()
-    pred_error = record.get("pred_error") or ""
+    pred = _text(record.get("pred")).strip()
+    pred_error = _text(record.get("pred_error"))
     low_error = pred_error.lower()
 
     if not pred:
@@ -85,7 +85,7 @@ def classify_error(record: dict, schema: Schema | None = None) -> tuple[str | No
     if pred_error:
         return "runtime_error", f"SQLite: {pred_error}"
 
-    gold_ast, _ = _parse(record.get("gold") or "", schema)
+    gold_ast, _ = _parse(_text(record.get("gold")), schema)
     if gold_ast is None:
         return "other", "gold SQL does not parse; structure not compared"
     return compare_structure(gold_ast, pred_ast, schema)
@@ -162,6 +162,10 @@ def unknown_references(query: exp.Expression, schema: Schema) -> list[str]:
 # ---------------------------------------------------------------- internals
 
 _UNCHECKABLE = object()
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""  # None / NaN from a DataFrame row -> ""
 
 
 def _has_select(text: str) -> bool:

@@ -1,0 +1,384 @@
+"""Reports: one self-contained HTML file (Jinja, inline CSS/JS/SVG), a Markdown table, or JSON.
+
+`render_report(runs, out_path, baseline=..., fmt="html"|"md"|"json")` for benchmark runs;
+`render_dataset_report(stats, out_path)` for `t2s-bench data stats` output.
+Example data for the browser is embedded once as JSON and drawn page by page in the browser.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import math
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import sqlglot
+from markupsafe import Markup
+from sqlglot.errors import TokenError
+from sqlglot.tokens import TokenType
+
+from t2s_bench.reporting import analysis as an
+from t2s_bench.reporting import charts
+from t2s_bench.scoring.errors import ERROR_CLASSES
+
+TEMPLATES = Path(__file__).parent / "templates"
+FORMATS = ("html", "md", "json")
+LEVELS = ["easy", "medium", "hard", "extra", "overall"]
+BROWSER_ROWS = 5  # result rows per example embedded for the browser
+BROWSER_CELL_CHARS = 80
+
+_PLAIN = {TokenType.VAR, TokenType.IDENTIFIER, TokenType.STRING, TokenType.NUMBER}
+
+
+# ---------------------------------------------------------------- SQL highlighting
+
+
+def highlight_sql(sql: str | None) -> Markup:
+    """SQL as escaped HTML with <span class=k|f|s|n|i> around keywords, functions, strings, numbers,
+    quoted identifiers (sqlglot's tokenizer; text between tokens is kept verbatim, escaped)."""
+    sql = sql if isinstance(sql, str) else ""
+    try:
+        tokens = sqlglot.tokenize(sql, read="sqlite")
+    except (TokenError, ValueError):
+        return Markup(html.escape(sql))
+    parts, pos = [], 0
+    for i, tok in enumerate(tokens):
+        start, end = tok.start, tok.end + 1
+        if start < pos or end > len(sql):  # offsets out of step (should not happen): stop highlighting
+            break
+        parts.append(html.escape(sql[pos:start]))
+        text = html.escape(sql[start:end])
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if tok.token_type == TokenType.STRING:
+            cls = "s"
+        elif tok.token_type == TokenType.NUMBER:
+            cls = "n"
+        elif tok.token_type == TokenType.IDENTIFIER:
+            cls = "i"
+        elif tok.token_type == TokenType.VAR:
+            cls = "f" if nxt is not None and nxt.token_type == TokenType.L_PAREN else ""
+        else:
+            cls = "k" if tok.text.replace(" ", "").replace("_", "").isalpha() else ""
+        parts.append(f'<span class="{cls}">{text}</span>' if cls else text)
+        pos = end
+    parts.append(html.escape(sql[pos:]))
+    return Markup("".join(parts))
+
+
+# ---------------------------------------------------------------- formatting helpers
+
+
+def _pct(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
+
+
+def _ci(cell: dict) -> str:
+    if cell.get("low") is None:
+        return ""
+    return f"[{100 * cell['low']:.1f}, {100 * cell['high']:.1f}]"
+
+
+def _p(v) -> str:
+    if v is None:
+        return "–"
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def _signed(v, scale=100, digits=1) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{scale * v:+.{digits}f}"
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(pct=_pct, ci=_ci, p=_p, signed=_signed, sql=highlight_sql)
+    env.globals["json_script"] = json_script
+    return env
+
+
+def json_script(data, element_id: str) -> Markup:
+    """Data as <script type="application/json">, safe against </script> and HTML in strings."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return Markup(f'<script type="application/json" id="{html.escape(element_id)}">{text}</script>')
+
+
+def _clean(obj):
+    """NaN/inf -> None, numpy scalars -> Python, recursively (for JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+# ---------------------------------------------------------------- report data
+
+
+def report_data(runs: list[an.Run], *, baseline: str | None = None, n_resamples: int = 2000, seed: int = 0) -> dict:
+    """Everything a report shows, as plain data (the JSON format is exactly this)."""
+    if not runs:
+        raise ValueError("no runs to report")
+    ci = {"n_resamples": n_resamples, "seed": seed}
+    baseline = baseline or runs[0].name
+    summary = an.summary(runs, **ci)
+    comparisons = an.compare_to_baseline(runs, baseline, **ci) if len(runs) > 1 else []
+    dist = an.error_distribution(runs)
+    breakdowns = {}
+    for name in an.available_breakdowns(runs):
+        df = an.breakdown(runs, name)
+        if not df.empty:
+            breakdowns[name] = {"title": an.BREAKDOWNS[name][0],
+                                "rows": _clean(df.assign(group=df["group"].astype(str)).to_dict("records"))}
+    return _clean({
+        "systems": [r.name for r in runs],
+        "baseline": baseline,
+        "statistics": {"confidence": 0.95, "bootstrap_resamples": n_resamples, "seed": seed,
+                       "paired_test": "McNemar exact (two-sided binomial on discordant pairs)"},
+        "summary": summary,
+        "comparisons": comparisons,
+        "errors": {"counts": dist.to_dict("index"), "classes": list(dist.columns)},
+        "breakdowns": breakdowns,
+        "notes": sorted({n for r in runs for n in r.notes}),
+    })
+
+
+def _wide_breakdown(rows: list[dict], systems: list[str]) -> dict:
+    """Long breakdown rows -> {groups: [...], cells: {group: {system: row}}} for the template."""
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    cells: dict = {g: {} for g in groups}
+    for r in rows:
+        cells[r["group"]][r["system"]] = r
+    return {"groups": groups, "cells": cells, "systems": systems}
+
+
+def _trim_result(result) -> dict | None:
+    if not isinstance(result, dict):
+        return None
+    rows = result.get("rows") or []
+    trimmed = [[_cell(v) for v in row] for row in rows[:BROWSER_ROWS]]
+    return {"c": [str(c) for c in result.get("columns") or []], "r": trimmed,
+            "n": result.get("n_rows", len(rows))}
+
+
+def _cell(v):
+    if isinstance(v, str) and len(v) > BROWSER_CELL_CHARS:
+        return v[: BROWSER_CELL_CHARS - 1] + "…"
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+def browser_data(runs: list[an.Run]) -> dict:
+    """Compact example data: one entry per example, predictions per system; SQL pre-highlighted."""
+    systems = [r.name for r in runs]
+    base = runs[0].records
+    all_index = sorted(set().union(*[set(r.records.index) for r in runs]))
+    gold_cache: dict[str, str] = {}
+    examples = []
+    frames = [r.records for r in runs]
+    for idx in all_index:
+        first = next(df.loc[idx] for df in frames if idx in df.index)
+        gold = first["gold"] or ""
+        if gold not in gold_cache:
+            gold_cache[gold] = str(highlight_sql(gold))
+        preds = []
+        for s, df in enumerate(frames):
+            if idx not in df.index:
+                continue
+            rec = df.loc[idx]
+            preds.append([
+                s, str(highlight_sql(rec["pred"])), _tri(rec["exec_match"]), _tri(rec["exact_match"]),
+                rec["error_class"] or "", rec["error_reason"] or "", _trim_result(rec["pred_result"]),
+                rec["pred_error"] or "",
+            ])
+        examples.append({"i": int(idx), "db": first["db_id"], "q": first["question"] or "", "h": first["hardness"],
+                         "g": gold_cache[gold], "gr": _trim_result(first["gold_result"]), "p": preds})
+    del base
+    classes = [c for c in ERROR_CLASSES if any((df["error_class"] == c).any() for df in frames)]
+    return {"systems": systems, "classes": classes, "levels": an.HARDNESS_LEVELS + ["unknown"],
+            "examples": _clean(examples)}
+
+
+def _tri(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return 1 if bool(v) else 0
+
+
+# ---------------------------------------------------------------- renderers
+
+
+def render_report(runs: list[an.Run], out_path: str | Path, *, baseline: str | None = None, fmt: str = "html",
+                  title: str | None = None, n_resamples: int = 2000, seed: int = 0,
+                  case_studies_per_class: int = 2) -> Path:
+    """Write a report of the runs in the given format; returns the path written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use one of {FORMATS}")
+    data = report_data(runs, baseline=baseline, n_resamples=n_resamples, seed=seed)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "json":
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    elif fmt == "md":
+        text = markdown_table(data)
+    else:
+        text = _html_report(runs, data, title=title, per_class=case_studies_per_class)
+    out_path.write_text(text, encoding="utf-8")
+    return out_path
+
+
+def markdown_table(data: dict) -> str:
+    """README results table: execution accuracy per hardness with 95% CI, exact match overall."""
+    lines = [
+        "| System | Easy | Medium | Hard | Extra | Overall EX | Overall EM | n |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in data["summary"]:
+        cells = row["cells"]
+        ex = [f"{_pct(cells[lv]['exec']['accuracy'])}" for lv in LEVELS[:-1]]
+        overall = cells["overall"]
+        lines.append(
+            f"| {_md(row['system'])} | " + " | ".join(ex)
+            + f" | **{_pct(overall['exec']['accuracy'])}** {_ci(overall['exec'])}"
+            + f" | {_pct(overall['exact']['accuracy'])} {_ci(overall['exact'])} | {overall['exec']['n']} |"
+        )
+    out = "\n".join(lines) + "\n"
+    if data["comparisons"]:
+        out += f"\nAgainst the baseline `{data['baseline']}` (execution accuracy, same examples):\n\n"
+        out += "| System | Δ EX (points) | 95% CI | relative | wins / losses | McNemar p |\n|---|---:|---:|---:|---:|---:|\n"
+        for c in data["comparisons"]:
+            e = c["exec"]
+            out += (f"| {_md(c['system'])} | {_signed(e['difference'])} | [{_signed(e['low'])}, {_signed(e['high'])}]"
+                    f" | {_signed(e['relative'], digits=1)}% | {e['only_system']} / {e['only_baseline']}"
+                    f" | {_p(e['p_value'])} |\n")
+    out += ("\nEX: execution accuracy, EM: exact-set match (values ignored); 95% bootstrap intervals "
+            f"({data['statistics']['bootstrap_resamples']} resamples) in brackets.\n")
+    return out
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def _html_report(runs: list[an.Run], data: dict, *, title: str | None, per_class: int) -> str:
+    systems = data["systems"]
+    totals = {r.name: len(r.records) for r in runs}
+    dist = an.error_distribution(runs)
+    ch = {
+        "exec": charts.difficulty_chart(data["summary"], "exec"),
+        "exact": charts.difficulty_chart(data["summary"], "exact"),
+        "errors": charts.error_chart(dist, totals) if dist.to_numpy().sum() else None,
+    }
+    curves = [(r.name, charts.curves_chart(r.curves, r.name)) for r in runs if r.curves is not None]
+    breakdowns = {k: dict(v, **_wide_breakdown(v["rows"], systems)) for k, v in data["breakdowns"].items()}
+    # the by-database table goes last and is folded away; it can be long
+    studies = an.case_studies(runs, per_class=per_class)
+    error_rows = [
+        {"system": s, "counts": data["errors"]["counts"].get(s, {}), "total": totals[s]} for s in systems
+    ]
+    meta = []
+    for r in runs:
+        cfg = r.config
+        meta.append({
+            "name": r.name, "dataset": r.dataset_name or "–",
+            "system": (cfg.get("run") or {}).get("system") or r.metrics.get("system") or "–",
+            "config_hash": (cfg.get("config_hash") or r.metrics.get("config_hash") or "")[:12],
+            "n": len(r.records), "path": str(r.path) if r.path else "",
+            "throughput": r.metrics.get("throughput") or {},
+        })
+    env = _env()
+    return env.get_template("report.html.j2").render(
+        title=title or "t2s-bench report: " + ", ".join(systems),
+        generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        data=data, levels=LEVELS, charts=ch, curves=curves, breakdowns=breakdowns, studies=studies,
+        error_rows=error_rows, error_classes=data["errors"]["classes"], meta=meta,
+        browser=browser_data(runs),
+    )
+
+
+# ---------------------------------------------------------------- dataset report
+
+
+def _is_scalar(v) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool))
+
+
+def _stats_blocks(obj, title: str, depth: int = 0) -> list[dict]:
+    """Generic layout of a nested stats dict as titled tables: scalars -> key/value table; dict of
+    scalar-dicts or list of dicts -> one table with a column per key; deeper nesting -> sub-sections."""
+    blocks: list[dict] = []
+    if isinstance(obj, dict):
+        scalars = {k: v for k, v in obj.items() if _is_scalar(v) or (isinstance(v, list) and all(map(_is_scalar, v)))}
+        if scalars:
+            blocks.append({"title": title, "depth": depth, "kind": "kv",
+                           "rows": [(k, _fmt_scalar(v)) for k, v in scalars.items()]})
+        rest = {k: v for k, v in obj.items() if k not in scalars}
+        for k, v in rest.items():
+            sub = f"{title} › {k}" if title else str(k)
+            if isinstance(v, dict) and v and all(isinstance(x, dict) and all(map(_is_scalar, x.values()))
+                                                 for x in v.values()):
+                cols = list(dict.fromkeys(c for x in v.values() for c in x))
+                blocks.append({"title": sub, "depth": depth + 1, "kind": "table", "columns": [""] + cols,
+                               "rows": [[rk] + [_fmt_scalar(x.get(c)) for c in cols] for rk, x in v.items()]})
+            elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+                cols = list(dict.fromkeys(c for x in v for c in x))
+                blocks.append({"title": sub, "depth": depth + 1, "kind": "table", "columns": cols,
+                               "rows": [[_fmt_scalar(x.get(c)) if _is_scalar(x.get(c)) else json.dumps(x.get(c), default=str)
+                                         for c in cols] for x in v]})
+            else:
+                blocks += _stats_blocks(v, sub, depth + 1)
+    elif isinstance(obj, list):
+        blocks.append({"title": title, "depth": depth, "kind": "kv",
+                       "rows": [(str(i), _fmt_scalar(x) if _is_scalar(x) else json.dumps(x, default=str))
+                                for i, x in enumerate(obj)]})
+    else:
+        blocks.append({"title": title, "depth": depth, "kind": "kv", "rows": [("value", _fmt_scalar(obj))]})
+    return blocks
+
+
+def _fmt_scalar(v) -> str:
+    if isinstance(v, list):
+        return ", ".join(_fmt_scalar(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return "–" if v is None else str(v)
+
+
+def render_dataset_report(stats: dict, out_path: str | Path, *, title: str | None = None) -> Path:
+    """A self-contained HTML page of dataset statistics (whatever keys `stats` has)."""
+    if not isinstance(stats, dict):
+        raise ValueError("dataset stats must be a dict")
+    name = stats.get("name") or stats.get("dataset") or "dataset"
+    blocks = _stats_blocks(stats, "")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    text = _env().get_template("dataset.html.j2").render(
+        title=title or f"t2s-bench dataset report: {name}",
+        generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"), blocks=blocks,
+    )
+    out_path.write_text(text, encoding="utf-8")
+    return out_path
+
+
+__all__ = ["render_report", "render_dataset_report", "report_data", "markdown_table", "highlight_sql",
+           "browser_data", "FORMATS"]
+
+_ = pd  # pandas types flow through analysis
