@@ -305,7 +305,7 @@ def _yes_no(v) -> str:
 BREAKDOWNS = {
     "hardness": ("Difficulty (Spider hardness)", lambda df: df["hardness"], HARDNESS_LEVELS + ["unknown"]),
     "n_gold_tables": ("Tables in the gold query", lambda df: df["n_gold_tables"].map(_bucket_tables),
-                      ["1", "2", "3", "4+", "unparsed"]),
+                      ["0", "1", "2", "3", "4+", "unparsed"]),
     "aggregation": ("Aggregation in the gold query", lambda df: df["has_aggregation"].map(_yes_no),
                     ["no", "yes", "unparsed"]),
     "nesting": ("Subquery or set operation in the gold query", lambda df: df["has_nesting"].map(_yes_no),

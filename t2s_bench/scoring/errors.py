@@ -179,11 +179,25 @@ def _has_select(text: str) -> bool:
 def _parse(sql: str, schema: Schema | None = None) -> tuple[exp.Expression | None, str]:
     try:
         statements = [s for s in sqlglot.parse(sql, read=_DIALECT) if s is not None]
-    except (ParseError, TokenError) as e:
+    except ParseError as e:
+        return None, _parse_error_message(e)
+    except TokenError as e:
         return None, str(e).splitlines()[0]
     if not statements:
         return None, "no statement"
     return _double_quoted_values_as_strings(statements[0], schema), ""
+
+
+def _parse_error_message(e: ParseError) -> str:
+    first = e.errors[0] if getattr(e, "errors", None) else {}
+    desc = (first.get("description") or str(e)).splitlines()[0]
+    if "SENTINEL" in desc:  # sqlglot ran out of tokens
+        desc = desc.split(" but got")[0] + " but the query ended"
+    elif desc.startswith("Required keyword") and "<class '" in desc:  # "...missing for <class 'x.y.Where'>"
+        node = desc.split("<class '")[1].rstrip("'>").rsplit(".", 1)[-1]
+        desc = f"incomplete {node.upper()} expression"
+    where = f" (line {first['line']}, col {first['col']})" if first.get("line") else ""
+    return _short(desc, 100) + where
 
 
 _VALUE_PARENTS = (exp.Binary, exp.In, exp.Between, exp.Like)
@@ -276,8 +290,8 @@ class _Features:
         self.group_by = sorted(
             self._canon(g) for s in selects for g in (s.args.get("group").expressions if s.args.get("group") else [])
         )
-        top = _top_selects(query)
-        self.projection = [self._canon(e.unalias() if isinstance(e, exp.Alias) else e) for s in top for e in s.expressions]
+        first = _top_selects(query)[:1]  # set operations: the first branch names the output columns
+        self.projection = [self._canon(e.unalias() if isinstance(e, exp.Alias) else e) for s in first for e in s.expressions]
         self.distinct = sum(1 for s in selects if s.args.get("distinct"))
         self.conditions: Counter = Counter()
         for s in selects:
