@@ -56,6 +56,21 @@ def _model_params(**overrides):
             low.llama_model_default_params = original
 
 
+def _token_limit(max_tokens: int):
+    """A hard cap on sampled tokens: llama-cpp-python skips its own `max_tokens` check while a
+    multi-byte character is incomplete, so a generation could otherwise run past the limit."""
+    from llama_cpp import StoppingCriteriaList
+
+    sampled = 0
+
+    def reached(input_ids, logits) -> bool:
+        nonlocal sampled
+        sampled += 1
+        return sampled > max_tokens
+
+    return StoppingCriteriaList([reached])
+
+
 @register_backend("llama-cpp")
 class LlamaCppBackend(Backend):
     def __init__(
@@ -149,26 +164,29 @@ class LlamaCppBackend(Backend):
             self._llm.reset()
         self.prefix_stats["prompt_tokens"] += len(tokens)
         self.prefix_stats["reused_tokens"] += self._cached_prefix(tokens)
+        max_tokens = min(request.max_tokens, room)
         try:
             out = self._llm.create_completion(
                 prompt=tokens,
-                max_tokens=min(request.max_tokens, room),
+                max_tokens=max_tokens,
                 temperature=0.0,
                 top_k=1,
                 repeat_penalty=1.0,
                 stop=request.stop or None,
                 seed=self.seed,
+                stopping_criteria=_token_limit(max_tokens),
             )
         except (RuntimeError, ValueError) as e:
             self._llm.reset()
             return Generation("", len(tokens), 0, time.perf_counter() - start, None, f"llama.cpp: {e}")
         choice = out["choices"][0]
+        n_out = out["usage"]["completion_tokens"]
         return Generation(
             text=choice["text"],
             prompt_tokens=out["usage"]["prompt_tokens"],
-            completion_tokens=out["usage"]["completion_tokens"],
+            completion_tokens=n_out,
             latency_s=time.perf_counter() - start,
-            finish_reason=choice.get("finish_reason"),
+            finish_reason="length" if n_out >= max_tokens else choice.get("finish_reason"),
         )
 
     # -------------------------------------------------------------- identity
