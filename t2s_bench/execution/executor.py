@@ -154,8 +154,8 @@ class _Guard:
 
 
 class _Connection:
-    def __init__(self, path: Path) -> None:
-        uri = f"file:{quote(str(path))}?mode=ro"
+    def __init__(self, path: str) -> None:
+        uri = f"file:{quote(path)}?mode=ro"
         con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         try:
             con.text_factory = _decode_text
@@ -179,11 +179,11 @@ class _ConnectionCache(threading.local):
         self.pid = os.getpid()
         self.entries: OrderedDict[tuple, _Connection] = OrderedDict()
 
-    def get(self, path: Path) -> _Connection:
+    def get(self, path: str) -> _Connection:
         if self.pid != os.getpid():  # inherited through fork: never reuse the parent's handles
             self.pid, self.entries = os.getpid(), OrderedDict()
-        st = path.stat()
-        key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+        st = os.stat(path)
+        key = (path, st.st_size, st.st_mtime_ns, st.st_ino)
         conn = self.entries.get(key)
         if conn is not None:
             self.entries.move_to_end(key)
@@ -234,7 +234,7 @@ def execute(
     if not path.is_file():
         return failed(f"database not found: {path}")
     try:
-        conn = _connections.get(path.resolve())
+        conn = _connections.get(os.path.abspath(path))
     except (sqlite3.Error, OSError) as exc:
         return failed(f"cannot open database {path}: {exc}")
 
