@@ -1,0 +1,261 @@
+"""Score a whole prediction set: one score record per example, then summaries.
+
+Per example (see docs/SCORING.md):
+
+- hardness of the gold query (Spider's levels; None when sqlglot cannot parse the gold);
+- exact-set match (needs only the schema; None when the gold falls outside Spider's grammar);
+- execution match against the gold result: both queries get the test-suite evaluator's
+  preprocessing (`> =` joined to `>=`; every DISTINCT removed unless ``keep_distinct``), row order
+  matters when the gold has ORDER BY anywhere; gold results come from the gold cache;
+- an example whose database file is absent is *skipped* (exec_match None, reason recorded), as is
+  one whose gold query fails to execute ("gold error: ...");
+- error_class / error_reason from `t2s_bench.scoring.errors.classify_error` when that module exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from t2s_bench.scoring.exact_match import exact_match
+from t2s_bench.scoring.exec_match import ExecMatchOptions, exec_match
+from t2s_bench.scoring.hardness import LEVELS, hardness
+from t2s_bench.sql.components import UnsupportedSQL
+from t2s_bench.sql.parse import SQLParseError, has_order_by, join_split_operators, parse_sql, remove_distinct
+
+log = logging.getLogger(__name__)
+
+MISSING_DATABASE = "missing database"
+MISSING_PREDICTION = "missing prediction"
+EMPTY_PREDICTION = "empty prediction"
+PREVIEW_ROWS = 10
+DEFAULT_MAX_ROWS = 100_000
+
+
+def prepare_for_execution(sql: str, keep_distinct: bool) -> str:
+    """The test-suite evaluator's rewrites before execution (token-level, semantics otherwise kept)."""
+    sql = join_split_operators(sql)
+    return sql if keep_distinct else remove_distinct(sql)
+
+
+def score_predictions(
+    dataset,
+    predictions: dict[int, str],
+    *,
+    workers: int = 2,
+    timeout: float = 30.0,
+    options: ExecMatchOptions = ExecMatchOptions(),
+    gold_cache=True,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> list[dict]:
+    """Score predictions (example index -> SQL) against `dataset`; one record per example, in order.
+
+    ``gold_cache``: True for the default on-disk cache, a GoldCache instance, or None/False for none.
+    """
+    from t2s_bench.execution import execute_many
+
+    cache = _resolve_cache(gold_cache)
+    classify = _error_classifier()
+    records, exec_plan = [], []
+    for ex in dataset.examples:
+        schema = _schema_or_none(dataset, ex.db_id)
+        pred = predictions.get(ex.index)
+        rec = {
+            "index": ex.index,
+            "db_id": ex.db_id,
+            "question": ex.question,
+            "gold": ex.query,
+            "pred": pred if pred is not None else "",
+            "hardness": _hardness_or_none(ex.query, schema),
+            "exec_match": None,
+            "exact_match": None,
+            "pred_error": None,
+            "timed_out": False,
+            "skipped": None,
+            "error_class": None,
+            "error_reason": "",
+            "gold_result": None,
+            "pred_result": None,
+        }
+        rec["exact_match"] = _exact_or_none(ex.query, rec["pred"], schema)
+        db_path = dataset.db_path(ex.db_id)
+        if pred is None:
+            rec["pred_error"] = MISSING_PREDICTION
+        elif not pred.strip():
+            rec["pred_error"] = EMPTY_PREDICTION
+        if db_path is None:
+            rec["skipped"] = MISSING_DATABASE
+            if rec["pred_error"] is None:
+                rec["pred_error"] = _parse_error(pred)
+        else:
+            gold_sql = prepare_for_execution(ex.query, options.keep_distinct)
+            pred_sql = prepare_for_execution(rec["pred"], options.keep_distinct) if rec["pred_error"] is None else None
+            exec_plan.append((rec, Path(db_path), gold_sql, pred_sql, has_order_by(gold_sql)))
+        records.append(rec)
+
+    gold_results = _gold_results([(db, g) for _, db, g, _, _ in exec_plan], cache, workers, timeout, max_rows)
+    pred_jobs = [(db, p) for _, db, _, p, _ in exec_plan if p is not None]
+    pred_iter = iter(execute_many(pred_jobs, workers=workers, timeout=timeout, max_rows=max_rows) if pred_jobs else [])
+    for (rec, _db, _g, pred_sql, order_matters), gold_res in zip(exec_plan, gold_results):
+        pred_res = next(pred_iter) if pred_sql is not None else None
+        rec["gold_result"] = gold_res.to_json(PREVIEW_ROWS) if gold_res is not None else None
+        if gold_res is None or not gold_res.ok:
+            reason = "timeout" if gold_res is not None and gold_res.timed_out else (gold_res.error if gold_res else "?")
+            rec["skipped"] = f"gold error: {reason}"
+        if pred_res is not None:
+            rec["pred_result"] = pred_res.to_json(PREVIEW_ROWS)
+            rec["timed_out"] = bool(pred_res.timed_out)
+            if not pred_res.ok:
+                rec["pred_error"] = pred_res.error or ("timeout" if pred_res.timed_out else "execution failed")
+            elif pred_res.truncated:
+                rec["pred_error"] = f"result truncated at {max_rows} rows"
+        if rec["skipped"] is None:
+            rec["exec_match"] = pred_res is not None and exec_match(
+                gold_res, pred_res, order_matters=order_matters, options=options
+            )
+    if classify is not None:
+        for rec in records:
+            try:
+                rec["error_class"], rec["error_reason"] = classify(rec, _schema_or_none(dataset, rec["db_id"]))
+            except Exception as e:  # a classifier bug must not lose the scores
+                log.warning("classify_error failed on example %s: %s", rec["index"], e)
+                rec["error_class"], rec["error_reason"] = "other", f"classifier failed: {e}"
+    return records
+
+
+def summarize(records: list[dict]) -> dict:
+    """Counts and accuracies per hardness level and overall.
+
+    Execution accuracy divides by the examples that were executed (not skipped); exact-match
+    accuracy by those whose gold query could be decomposed (exact_match not None). Both are also
+    given over *all* examples (``exec_all``, ``exact_all``: unscored examples count as wrong).
+    """
+    out = {"levels": {}, "n": len(records)}
+    for level in (*LEVELS, "all"):
+        recs = [r for r in records if level == "all" or r.get("hardness") == level]
+        scored = [r for r in recs if not r.get("skipped")]
+        exact_scored = [r for r in recs if r.get("exact_match") is not None]
+        n_exec = sum(r.get("exec_match") is True for r in scored)
+        n_exact = sum(r.get("exact_match") is True for r in exact_scored)
+        out["levels"][level] = {
+            "count": len(recs),
+            "n_scored": len(scored),
+            "n_exec_correct": n_exec,
+            "exec": n_exec / len(scored) if scored else None,
+            "exec_all": n_exec / len(recs) if recs else None,
+            "n_exact_scored": len(exact_scored),
+            "n_exact_correct": n_exact,
+            "exact": n_exact / len(exact_scored) if exact_scored else None,
+            "exact_all": n_exact / len(recs) if recs else None,
+        }
+    out["n_skipped"] = sum(bool(r.get("skipped")) for r in records)
+    out["n_pred_errors"] = sum(bool(r.get("pred_error")) for r in records)
+    out["n_timeouts"] = sum(bool(r.get("timed_out")) for r in records)
+    out["n_no_hardness"] = sum(r.get("hardness") is None for r in records)
+    skipped: dict[str, int] = {}
+    for r in records:
+        if r.get("skipped"):
+            key = r["skipped"] if not str(r["skipped"]).startswith("gold error") else "gold error"
+            skipped[key] = skipped.get(key, 0) + 1
+    out["skipped_reasons"] = skipped
+    return out
+
+
+def format_table(summary: dict) -> str:
+    """The official evaluator's table layout (counts, execution accuracy, exact matching accuracy)."""
+    levels = [*LEVELS, "all"]
+    rows = summary["levels"]
+
+    def line(name, values, fmt):
+        return f"{name:20} " + " ".join(fmt(v) for v in values)
+
+    def acc(v):
+        return f"{'-':<20}" if v is None else f"{v:<20.3f}"
+
+    out = [
+        line("", levels, lambda v: f"{v:20}"),
+        line("count", [rows[lv]["count"] for lv in levels], lambda v: f"{v:<20d}"),
+        "=====================   EXECUTION ACCURACY     =====================",
+        line("execution", [rows[lv]["exec"] for lv in levels], acc),
+        "",
+        "====================== EXACT MATCHING ACCURACY =====================",
+        line("exact match", [rows[lv]["exact"] for lv in levels], acc),
+    ]
+    notes = []
+    if summary.get("n_skipped"):
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.get("skipped_reasons", {}).items()))
+        notes.append(f"skipped (not in execution accuracy): {summary['n_skipped']} ({reasons})")
+    if summary.get("n_no_hardness"):
+        notes.append(f"gold queries sqlglot cannot parse (counted only in 'all'): {summary['n_no_hardness']}")
+    if notes:
+        out += [""] + notes
+    return "\n".join(out)
+
+
+# --- helpers -------------------------------------------------------------------------------
+def _schema_or_none(dataset, db_id):
+    try:
+        return dataset.schema(db_id)
+    except KeyError:
+        return None
+
+
+def _hardness_or_none(sql: str, schema) -> str | None:
+    try:
+        return hardness(sql, schema)
+    except SQLParseError:
+        return None
+
+
+def _exact_or_none(gold: str, pred: str, schema) -> bool | None:
+    if schema is None:
+        return None
+    try:
+        return exact_match(gold, pred, schema)
+    except (SQLParseError, UnsupportedSQL):
+        return None  # the gold itself cannot be decomposed into Spider's components
+
+
+def _parse_error(sql: str) -> str | None:
+    try:
+        parse_sql(sql)
+        return None
+    except SQLParseError as e:
+        return str(e)
+
+
+def _resolve_cache(gold_cache):
+    if gold_cache is None or gold_cache is False:
+        return None
+    if gold_cache is True:
+        from t2s_bench import paths
+        from t2s_bench.execution import GoldCache
+
+        try:
+            return GoldCache(paths.cache_dir() / "gold_results")
+        except Exception as e:  # an unusable cache directory must not stop scoring
+            log.warning("gold cache unavailable (%s); executing gold queries directly", e)
+            return None
+    return gold_cache
+
+
+def _gold_results(jobs, cache, workers, timeout, max_rows):
+    from t2s_bench.execution import execute_many
+
+    if not jobs:
+        return []
+    if cache is None:
+        return execute_many(jobs, workers=workers, timeout=timeout, max_rows=max_rows)
+    return cache.execute_cached(jobs, workers=workers, timeout=timeout, max_rows=max_rows)
+
+
+def _error_classifier():
+    """`classify_error` from t2s_bench.scoring.errors when that module is present."""
+    try:
+        module = importlib.import_module("t2s_bench.scoring.errors")
+    except ModuleNotFoundError as e:
+        if e.name != "t2s_bench.scoring.errors":
+            raise
+        return None
+    return getattr(module, "classify_error", None)
