@@ -1,0 +1,123 @@
+"""`t2s-bench train`: fine-tune a LoRA/QLoRA adapter; `t2s-bench train export`: adapter -> GGUF."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+# command-line flag -> TrainConfig field
+_OPTIONS = {
+    "epochs": float, "lr": float, "batch_size": int, "grad_accum": int, "max_length": int, "eval_every": int,
+    "val_size": int, "seed": int, "patience": int, "max_steps": int, "time_budget_s": float,
+}
+
+
+def _split_spec(spec: str) -> tuple[str, int | None]:
+    """`spider-dev[:200]` -> ("spider-dev", 200)."""
+    m = re.fullmatch(r"(.+)\[:(\d+)\]", spec)
+    return (m.group(1), int(m.group(2))) if m else (spec, None)
+
+
+def _read_config_file(path: str) -> dict:
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    if p.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    elif p.suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(text)
+        data = data.get("train", data)
+    else:
+        raise ValueError(f"{path}: config must be .yaml, .yml or .toml")
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of training options")
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def config_from_args(args) -> "object":
+    from t2s_bench.training import TrainConfig
+
+    values = _read_config_file(args.config) if args.config else {}
+    for key in ("builder", "base", "gguf_file", "out", "report_to", "template"):
+        if getattr(args, key, None) is not None:
+            values[key] = getattr(args, key)
+    if args.train:
+        values["train"] = args.train
+    if args.val:
+        values["val"], limit = _split_spec(args.val)
+        if limit is not None:
+            values["val_limit"] = limit
+    for key in _OPTIONS:
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.no_resume:
+        values["resume"] = False
+    missing = [k for k in ("base", "out") if not values.get(k)]
+    if missing:
+        raise ValueError(f"train: missing {', '.join('--' + m for m in missing)} (on the command line or in --config)")
+    values.setdefault("builder", "qlora")
+    return TrainConfig.from_dict(values)
+
+
+def _train(args) -> int:
+    from t2s_bench.training import train
+
+    out = train(config_from_args(args))
+    print(json.dumps(json.loads((out / "train_summary.json").read_text()), indent=1))
+    print(f"adapter: {out}  (evaluate with: t2s-bench run --system finetuned --adapter {out})")
+    return 0
+
+
+def _export(args) -> int:
+    from t2s_bench.training import export_adapter
+
+    summary = export_adapter(args.adapter, args.out, quant=args.quant, verify=not args.no_verify)
+    print(json.dumps(summary, indent=1))
+    check = summary.get("verify")
+    if isinstance(check, dict) and not check.get("tokens_equal"):
+        print("export: transformers and llama.cpp tokenize differently", flush=True)
+        return 1
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="fine-tune a LoRA/QLoRA adapter validated by execution accuracy; `train export` writes GGUF",
+        description="Fine-tune a model on Spider-format data. `t2s-bench train export ADAPTER --out X.gguf` merges "
+        "an adapter and converts it to GGUF.",
+    )
+    p.add_argument("--builder", choices=["qlora", "lora"], help="qlora: 4-bit NF4 base (CUDA); lora: full-precision base")
+    p.add_argument("--base", help="base model: HF folder, hub id, or a .gguf file (de-quantized on load)")
+    p.add_argument("--gguf-file", dest="gguf_file", help="GGUF file name inside --base (a folder or hub id)")
+    p.add_argument("--train", help="training dataset (default spider-train)")
+    p.add_argument("--val", help="validation dataset, optionally first N: spider-dev[:200] (default spider-dev)")
+    p.add_argument("--out", help="output folder, e.g. adapters/NAME (becomes a PEFT adapter folder)")
+    p.add_argument("--config", help="YAML or TOML file of TrainConfig options; flags override it")
+    p.add_argument("--template", help="prompt template version (default v1.0)")
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--grad-accum", dest="grad_accum", type=int)
+    p.add_argument("--max-length", dest="max_length", type=int)
+    p.add_argument("--max-steps", dest="max_steps", type=int)
+    p.add_argument("--eval-every", dest="eval_every", type=int, help="optimizer steps between validations")
+    p.add_argument("--val-size", dest="val_size", type=int, help="validation questions generated per evaluation")
+    p.add_argument("--patience", type=int, help="evaluations without improvement before early stop")
+    p.add_argument("--time-budget-s", dest="time_budget_s", type=float, help="stop training after this long")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--report-to", dest="report_to", choices=["wandb", "mlflow", "tensorboard"])
+    p.add_argument("--no-resume", dest="no_resume", action="store_true", help="ignore a checkpoint in --out")
+    p.set_defaults(func=_train)
+    sub = p.add_subparsers(dest="train_command", metavar="export")
+    e = sub.add_parser("export", help="merge an adapter into its base model and write GGUF")
+    e.add_argument("adapter", help="adapter folder (output of `t2s-bench train`)")
+    e.add_argument("--out", required=True, help="GGUF file to write")
+    e.add_argument("--quant", default="f16", choices=["f32", "f16", "q8_0"],
+                   help="GGUF type (Q4_K_M: run llama.cpp's llama-quantize on the f16 file)")
+    e.add_argument("--no-verify", dest="no_verify", action="store_true", help="skip the llama-cpp round-trip check")
+    e.set_defaults(func=_export)
