@@ -56,3 +56,13 @@ def test_screenshot_renders(report, tmp_path):
     proc = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,2000", report.resolve().as_uri())
     assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
     assert shot.stat().st_size > 50_000  # a blank page is a few KiB
+
+
+def test_deep_link_filters(report, tmp_path):
+    url = report.resolve().as_uri() + "#browser?system=zero-shot&class=wrong_value"
+    proc = chromium(tmp_path, "--dump-dom", url)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    # zero-shot has exactly one wrong_value failure (question #1: 'france')
+    assert dom.count('class="card ex-row"') == 1
+    assert "1 of 22 predictions" in dom and "Names of singers from France?" in dom
