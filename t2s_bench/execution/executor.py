@@ -42,6 +42,7 @@ MAX_OPEN_CONNECTIONS = 64
 
 EMPTY_QUERY = "empty query"
 MULTIPLE_STATEMENTS = "multiple statements are not allowed"
+NO_RESULT_SET = "statement returns no result set (only queries are run)"
 
 _ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 _DENIED_FUNCTIONS = {"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"}
@@ -246,7 +247,7 @@ def execute(
     try:
         cursor = con.execute(sql)
         if cursor.description is None:
-            return failed(EMPTY_QUERY)  # only comments or semicolons: SQLite prepared no statement
+            return failed(EMPTY_QUERY if _is_blank(sql) else NO_RESULT_SET)
         columns = [d[0] for d in cursor.description]
         rows: list[tuple] = []
         truncated = False
@@ -279,3 +280,14 @@ def execute(
             cursor.close()
         con.set_progress_handler(None, 0)
 
+
+
+def _is_blank(sql: str) -> bool:
+    """Whether ``sql`` holds only comments and semicolons (rare path, so sqlglot loads lazily)."""
+    from sqlglot.errors import TokenError
+    from sqlglot.tokens import Tokenizer, TokenType
+
+    try:
+        return all(t.token_type == TokenType.SEMICOLON for t in Tokenizer().tokenize(sql))
+    except TokenError:
+        return False

@@ -133,6 +133,11 @@ class ExecutionPool:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the running workers (started on the first :meth:`run`)."""
+        return [w.process.pid for w in self._pool]
+
     def close(self) -> None:
         while self._pool:
             self._pool.pop().stop()
@@ -163,21 +168,28 @@ class ExecutionPool:
             while pending and len(worker.queue) < PIPELINE_DEPTH:
                 job_id = pending.popleft()
                 db_path, sql = jobs[job_id]
-                worker.assign(job_id, (job_id, str(db_path), sql, timeout, max_rows))
+                try:
+                    worker.assign(job_id, (job_id, str(db_path), sql, timeout, max_rows))
+                except (OSError, ValueError):  # the worker died while idle: nothing of this job ran
+                    retire(worker, None)
+                    return
 
-        def retire(worker: _Worker, result: ExecResult) -> None:
-            """Record the running job's failure, requeue the others, replace the worker."""
-            results[worker.queue.popleft()] = result
+        def retire(worker: _Worker, result: ExecResult | None) -> None:
+            """Record the running job's failure (if it had started), requeue the rest, replace the worker."""
+            if result is not None:
+                results[worker.queue.popleft()] = result
             pending.extendleft(reversed(worker.queue))
             worker.kill()
             self._pool.remove(worker)
             (fresh,) = _start_workers(1)
             self._pool.append(fresh)
 
-        for worker in self._pool:
-            feed(worker)
-        while any(w.queue for w in self._pool):
+        while pending or any(w.queue for w in self._pool):
+            for worker in list(self._pool):
+                feed(worker)
             busy = {w.inbox: w for w in self._pool if w.queue}
+            if not busy:
+                continue
             next_deadline = min(w.started for w in busy.values()) + hard_limit
             for inbox in wait(list(busy), timeout=max(0.0, next_deadline - time.monotonic())):
                 worker = busy[inbox]
@@ -195,8 +207,6 @@ class ExecutionPool:
                 if worker in self._pool and worker.queue and now >= worker.started + hard_limit:
                     killed = f"timed out after {timeout:g}s (worker killed after {hard_limit:g}s)"
                     retire(worker, ExecResult(None, [], killed, True, False, now - worker.started))
-            for worker in self._pool:
-                feed(worker)
         return results  # type: ignore[return-value]
 
 
