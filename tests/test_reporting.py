@@ -355,3 +355,6 @@ def test_dataset_report(tmp_path):
     assert "<img src=x" not in html and "&lt;img" in html
     with pytest.raises(ValueError):
         render_dataset_report(["not a dict"], tmp_path / "e.html")
+    both = render_dataset_report([stats, dict(stats, name="spider-train", n_examples=7000)],
+                                 tmp_path / "two.html").read_text()
+    assert "spider-train" in both and "7,000" in both and both.count("concert_singer") == 2

@@ -14,7 +14,6 @@ import math
 from pathlib import Path
 
 import jinja2
-import pandas as pd
 import sqlglot
 from markupsafe import Markup
 from sqlglot.errors import TokenError
@@ -187,7 +186,6 @@ def _cell(v):
 def browser_data(runs: list[an.Run]) -> dict:
     """Compact example data: one entry per example, predictions per system; SQL pre-highlighted."""
     systems = [r.name for r in runs]
-    base = runs[0].records
     all_index = sorted(set().union(*[set(r.records.index) for r in runs]))
     gold_cache: dict[str, str] = {}
     examples = []
@@ -209,7 +207,6 @@ def browser_data(runs: list[an.Run]) -> dict:
             ])
         examples.append({"i": int(idx), "db": first["db_id"], "q": first["question"] or "", "h": first["hardness"],
                          "g": gold_cache[gold], "gr": _trim_result(first["gold_result"]), "p": preds})
-    del base
     classes = [c for c in ERROR_CLASSES if any((df["error_class"] == c).any() for df in frames)]
     return {"systems": systems, "classes": classes, "levels": an.HARDNESS_LEVELS + ["unknown"],
             "examples": _clean(examples)}
@@ -362,12 +359,18 @@ def _fmt_scalar(v) -> str:
     return "–" if v is None else str(v)
 
 
-def render_dataset_report(stats: dict, out_path: str | Path, *, title: str | None = None) -> Path:
-    """A self-contained HTML page of dataset statistics (whatever keys `stats` has)."""
-    if not isinstance(stats, dict):
-        raise ValueError("dataset stats must be a dict")
-    name = stats.get("name") or stats.get("dataset") or "dataset"
-    blocks = _stats_blocks(stats, "")
+def render_dataset_report(stats: dict | list[dict], out_path: str | Path, *, title: str | None = None) -> Path:
+    """A self-contained HTML page of dataset statistics (whatever keys `stats` has); a list of
+    stats dicts (several datasets) gives one section per dataset."""
+    if isinstance(stats, list) and stats and all(isinstance(s, dict) for s in stats):
+        names = [str(s.get("name") or s.get("dataset") or f"dataset {i + 1}") for i, s in enumerate(stats)]
+        blocks = [b for n, s in zip(names, stats) for b in _stats_blocks(s, n)]
+        name = ", ".join(names)
+    elif isinstance(stats, dict):
+        name = stats.get("name") or stats.get("dataset") or "dataset"
+        blocks = _stats_blocks(stats, "")
+    else:
+        raise ValueError("dataset stats must be a dict (or a list of dicts, one per dataset)")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     text = _env().get_template("dataset.html.j2").render(
@@ -380,5 +383,3 @@ def render_dataset_report(stats: dict, out_path: str | Path, *, title: str | Non
 
 __all__ = ["render_report", "render_dataset_report", "report_data", "markdown_table", "highlight_sql",
            "browser_data", "FORMATS"]
-
-_ = pd  # pandas types flow through analysis
