@@ -151,3 +151,31 @@ def test_subquery_and_correlated_columns_not_flagged(db, schema):
     record = make_record(db, "SELECT name FROM singer WHERE age < 30", pred)
     cls, reason = classify_error(record, schema)
     assert cls != "hallucinated_schema", reason
+
+
+@pytest.mark.parametrize("pred", [
+    "WITH x AS (SELECT name FROM singer) SELECT * FROM x",
+    "SELECT name FROM singer; DROP TABLE singer",
+    "SELECT * FROM (SELECT name, age FROM singer) AS t WHERE t.age > 30",
+    "SELECT s.name FROM singer s WHERE EXISTS (SELECT 1 FROM singer_in_concert c WHERE c.singer_id = s.singer_id)",
+    "SELECT name AS n FROM singer ORDER BY n",
+    "SELECT 'é' || name FROM singer",
+    "```sql\nSELECT name FROM singer\n```",
+    "SELECT",
+    "select name from singer where name = 'unterminated",
+])
+def test_odd_predictions_never_raise(db, schema, pred):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        con.execute(pred).fetchall()
+        error = None
+    except (sqlite3.Error, sqlite3.Warning) as e:
+        error = str(e)
+    con.close()
+    record = {"gold": "SELECT count(*) FROM singer", "pred": pred, "exec_match": False, "pred_error": error,
+              "timed_out": False, "skipped": None}
+    cls, reason = classify_error(record, schema)
+    assert cls in ERROR_CLASSES and isinstance(reason, str) and reason
+    # CTE names and select aliases are not hallucinations
+    if pred.startswith("WITH") or " AS n " in pred or "EXISTS" in pred or "AS t " in pred:
+        assert cls != "hallucinated_schema", reason
