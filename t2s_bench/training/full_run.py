@@ -1,0 +1,135 @@
+"""The full fine-tuning run on one GPU: train on Spider train, then score every executable Spider dev question.
+
+    python -m t2s_bench.training.full_run --base /root/m/model.gguf --spider-dir shared_spider --work /root/t2s \
+        --out $OUT [--builder lora|qlora] [--time-budget-s 330]
+
+Resumable: everything lives under --work (the de-quantized base, the prepared data, the checkpoint);
+running the same command again continues from the last checkpoint and then evaluates.
+Writes to --out: train_config.json, train_summary.json, curves.{json,csv,png}, data_stats.json,
+dev_metrics.json (summary of the core scorer), dev_scores.jsonl (one score record per question).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+log = logging.getLogger("t2s_bench.full_run")
+
+
+def evaluate_adapter(base: str, adapter: Path, *, template: str, max_length: int, schema_formats, batch_size: int,
+                     max_new_tokens: int, workers: int, out: Path, limit: int | None = None) -> dict:
+    """Generate SQL for every executable Spider dev question with base + adapter (merged), and score it."""
+    import torch
+    from peft import PeftModel
+
+    from t2s_bench.datasets import load_dataset
+    from t2s_bench.prompting import load_template
+    from t2s_bench.scoring import score_predictions, summarize
+    from t2s_bench.training.data import PrepSettings, encode_split, end_of_turn_id, usable_examples
+    from t2s_bench.training.models import load_model, load_tokenizer
+    from t2s_bench.training.trainer import execution_accuracy, generate_sql
+
+    t0 = time.monotonic()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = load_tokenizer(base)
+    dev = load_dataset("spider-dev")
+    examples, missing = usable_examples(dev)
+    examples = examples[:limit] if limit else examples
+    dev = dev.filter(indices=[e.index for e in examples]) if limit else dev
+    eot = end_of_turn_id(tokenizer)
+    settings = PrepSettings(template, max_length + max_new_tokens, tuple(schema_formats))
+    records, stats = encode_split(dev, examples, tokenizer, load_template(template), settings, eot)
+    prompts = [r["input_ids"][: r["n_prompt"]] for r in records]
+    model = load_model(base, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32, device=device)
+    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload().eval()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eot
+    stops = sorted({eot} | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()))
+    t_gen = time.monotonic()
+    sqls = generate_sql(model, tokenizer, prompts, pad_id=pad, stop_ids=stops, device=device, batch_size=batch_size,
+                        max_new_tokens=max_new_tokens)
+    gen_s = time.monotonic() - t_gen
+    preds = {r["index"]: s for r, s in zip(records, sqls)}
+    for idx in stats["dropped_indices"]:  # too long even with the compact schema: counted as wrong
+        preds[idx] = ""
+    acc, scores = execution_accuracy(dev, preds, workers=workers, timeout=30.0)
+    with open(out / "dev_scores.jsonl", "w") as f:
+        for rec in scores:
+            f.write(json.dumps(rec, default=str) + "\n")
+    metrics = {
+        "dataset": "spider-dev", "n_questions": len(dev), "n_executable": len(examples), "n_skipped_missing_db": missing,
+        "n_prompt_too_long": stats["n_dropped_too_long"], "exec_acc": acc, "summary": summarize(scores),
+        "generation_s": round(gen_s, 1), "questions_per_s": round(len(prompts) / gen_s, 2),
+        "eval_s": round(time.monotonic() - t0, 1), "adapter": str(adapter),
+    }
+    (out / "dev_metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
+    return metrics
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", required=True, help="base model: a .gguf file, HF folder or hub id")
+    p.add_argument("--spider-dir", required=True, help="Spider copy (tables.json, train_spider.json, dev.json, database/)")
+    p.add_argument("--work", default="/root/t2s", help="persistent work folder (base, data, checkpoint)")
+    p.add_argument("--out", required=True, help="where the small result files go")
+    p.add_argument("--builder", default="lora", choices=["lora", "qlora"])
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--grad-accum", type=int, default=2)
+    p.add_argument("--max-length", type=int, default=1024)
+    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--val-size", type=int, default=200)
+    p.add_argument("--time-budget-s", type=float, default=330.0, help="training stops (checkpointed) after this")
+    p.add_argument("--gen-batch-size", type=int, default=128)
+    p.add_argument("--workers", type=int, default=8)
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--dev-limit", type=int, help="final evaluation on the first N executable dev questions (smoke tests)")
+    p.add_argument("--skip-final-eval", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    work, out = Path(args.work), Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["T2S_SPIDER_DIR"] = str(Path(args.spider_dir).resolve())
+    os.environ.setdefault("T2S_CACHE_DIR", str(work / "cache"))
+    import torch
+
+    from t2s_bench.training import TrainConfig, train
+    from t2s_bench.training.models import materialize_hf, resolve_base
+
+    started = time.monotonic()
+    base = args.base
+    if resolve_base(base)[1]:  # de-quantize the GGUF once into a plain HF folder: later loads take seconds
+        base = str(materialize_hf(base, None, work / "base_hf", dtype=torch.bfloat16))
+        log.info("base ready at %s after %.0fs", base, time.monotonic() - started)
+    config = TrainConfig(
+        base=base, out=str(work / "adapter"), builder=args.builder, train="spider-train", val="spider-dev",
+        val_size=args.val_size, epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
+        max_length=args.max_length, eval_every=args.eval_every, gen_batch_size=args.gen_batch_size,
+        exec_workers=args.workers, time_budget_s=max(10.0, args.time_budget_s - (time.monotonic() - started)),
+        data_cache=str(work / "cache" / "training_data"), max_new_tokens=args.max_new_tokens,
+    )
+    adapter = train(config)
+    for name in ("train_config.json", "train_summary.json", "curves.json", "curves.csv", "curves.png",
+                 "data_stats.json", "nonfinite_steps.jsonl"):
+        if (adapter / name).is_file():
+            shutil.copy2(adapter / name, out / name)
+    if not args.skip_final_eval:
+        metrics = evaluate_adapter(base, adapter, template=config.template, max_length=config.max_length,
+                                   schema_formats=config.schema_formats, batch_size=args.gen_batch_size,
+                                   max_new_tokens=config.max_new_tokens, workers=args.workers, out=out,
+                                   limit=args.dev_limit)
+        log.info("Spider dev execution accuracy %.4f on %d questions (%s)", metrics["exec_acc"],
+                 metrics["n_executable"], json.dumps(metrics["summary"], default=str)[:400])
+    log.info("total %.0fs", time.monotonic() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
