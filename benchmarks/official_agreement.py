@@ -19,8 +19,10 @@ Compared, per Spider dev example:
 Prediction sets: ``gold`` (each gold as its own prediction), ``swapped`` (the gold of the next
 question on the same database), ``mutated`` (token- and AST-level edits of the gold: values,
 ORDER direction, aggregates, DISTINCT, comparison operators, AND/OR, LIMIT, aliases, SELECT order,
-join-key columns, dropped WHERE conditions), plus any ``--pred-set NAME=FILE`` (one SQL per line
-aligned with dev.json, or JSONL with index and pred_sql/sql).
+join-key columns, dropped WHERE conditions), two spelling variants of the gold that mean the same
+query (``sqlglot_rewrite``: sqlglot's SQLite output; ``no_as_alias``: `FROM singer T1`), which
+measure where the official parser fails on valid SQL, plus any ``--pred-set NAME=FILE`` (one SQL
+per line aligned with dev.json, or JSONL with index and pred_sql/sql).
 """
 
 from __future__ import annotations
@@ -252,6 +254,21 @@ def _emit(tree: exp.Expression) -> str:
     return text
 
 
+def drop_table_alias_as(sql: str) -> str:
+    """`table AS T1` -> `table T1` (a spelling the official parser cannot read)."""
+    try:
+        toks = tokenize(sql)
+    except SQLParseError:
+        return sql
+    out = sql
+    for i in range(len(toks) - 2, 0, -1):
+        prev, t, nxt = toks[i - 1], toks[i], toks[i + 1]
+        if t.token_type == TokenType.ALIAS and prev.token_type == TokenType.VAR and nxt.text.upper().startswith("T") \
+                and nxt.text[1:].isdigit():
+            out = out[: prev.end + 1] + out[t.end + 1 :]
+    return out
+
+
 def load_pred_set(path: Path, n: int) -> dict[int, str]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
@@ -346,7 +363,7 @@ def main(argv=None) -> int:
     ap.add_argument("--exec", action="store_true", help="also compare execution verdicts (slower)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--pred-set", action="append", default=[], metavar="NAME=FILE")
-    ap.add_argument("--sets", default="gold,swapped,mutated")
+    ap.add_argument("--sets", default="gold,swapped,mutated,sqlglot_rewrite,no_as_alias")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--out", type=Path, default=Path("results/official_agreement.json"))
     args = ap.parse_args(argv)
@@ -402,6 +419,12 @@ def main(argv=None) -> int:
             for kind, sql in token_mutations(ex.query) + ast_mutations(ex.query, official_ok):
                 pairs.append((ex, sql, kind))
         sets["mutated"] = pairs
+    if "sqlglot_rewrite" in wanted:  # same query, sqlglot's spelling (e.g. `<>`, `NOT x IN (...)`)
+        sets["sqlglot_rewrite"] = [(ex, sqlglot.parse_one(ex.query, read="sqlite").sql(dialect="sqlite"), "sqlglot_rewrite")
+                                   for ex in dataset.examples]
+    if "no_as_alias" in wanted:  # same query, table aliases written without AS (`FROM singer T1`)
+        sets["no_as_alias"] = [(ex, drop_table_alias_as(ex.query), "no_as_alias") for ex in dataset.examples
+                               if drop_table_alias_as(ex.query) != ex.query]
     for spec in args.pred_set:
         name, _, path = spec.partition("=")
         preds = load_pred_set(Path(path), len(dataset.examples))

@@ -1,0 +1,103 @@
+"""`t2s-bench score`: score predictions with execution and exact-set match, Spider style.
+
+Two input forms:
+  t2s-bench score --gold dev_gold.sql --pred pred.sql --db-dir database/ --tables tables.json
+      (the official format: GOLD has `SQL<TAB>db_id` per line, PRED one SQL per line, aligned)
+  t2s-bench score --dataset spider-dev --predictions preds.jsonl
+      (JSONL with `index` and `pred_sql` or `sql`)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "score",
+        help="score predictions (execution accuracy, exact match, per-example records)",
+        description=__doc__,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    src = p.add_argument_group("official format")
+    src.add_argument("--gold", help="gold file: one `SQL<TAB>db_id` per line")
+    src.add_argument("--pred", help="prediction file: one SQL per line, aligned with --gold")
+    src.add_argument("--db-dir", help="folder with <db_id>/<db_id>.sqlite")
+    src.add_argument("--tables", help="tables.json (optional: schemas are read from SQLite otherwise)")
+    ds = p.add_argument_group("dataset form")
+    ds.add_argument("--dataset", help="dataset name (demo, spider-dev, ...) or questions JSON path")
+    ds.add_argument("--predictions", help="JSONL: {index, pred_sql|sql} per line")
+    p.add_argument("--out", help="write per-example score records (JSONL) here")
+    p.add_argument("--summary-out", help="write the summary (JSON) here")
+    p.add_argument("--workers", type=int, default=2, help="execution worker processes (default 2)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per query (default 30)")
+    p.add_argument("--keep-distinct", action="store_true", help="do not remove DISTINCT before executing")
+    p.add_argument("--float-tol", type=float, default=None, help="compare numbers on a grid of this step")
+    p.add_argument("--no-gold-cache", action="store_true", help="execute gold queries without the cache")
+    p.set_defaults(func=run)
+
+
+def load_inputs(args):
+    """(dataset, predictions) from either input form; raises ValueError on bad combinations."""
+    from t2s_bench.datasets import dataset_from_gold_file, load_dataset, load_pred_file
+
+    if args.gold or args.pred:
+        if not (args.gold and args.pred and args.db_dir):
+            raise ValueError("--gold, --pred and --db-dir go together")
+        if args.dataset or args.predictions:
+            raise ValueError("use either --gold/--pred or --dataset/--predictions, not both")
+        dataset = dataset_from_gold_file(args.gold, args.tables, args.db_dir)
+        preds = load_pred_file(args.pred)
+        if len(preds) < len(dataset.examples):
+            log.warning("%s has %d lines for %d gold queries: the rest count as missing predictions",
+                        args.pred, len(preds), len(dataset.examples))
+        elif len(preds) > len(dataset.examples):
+            raise ValueError(f"{args.pred} has {len(preds)} lines but {args.gold} has {len(dataset.examples)} queries")
+        return dataset, {i: sql for i, sql in enumerate(preds)}
+    if args.dataset and args.predictions:
+        dataset = load_dataset(args.dataset, tables=args.tables, db_dir=args.db_dir)
+        return dataset, load_prediction_jsonl(args.predictions)
+    raise ValueError("give --gold/--pred/--db-dir (official format) or --dataset/--predictions")
+
+
+def load_prediction_jsonl(path: str | Path) -> dict[int, str]:
+    out: dict[int, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from e
+            if "index" not in rec:
+                raise ValueError(f"{path}:{n}: missing 'index'")
+            sql = rec.get("pred_sql", rec.get("sql"))
+            out[int(rec["index"])] = sql if isinstance(sql, str) else ""
+    return out
+
+
+def run(args) -> int:
+    from t2s_bench.scoring import ExecMatchOptions, format_table, score_predictions, summarize
+
+    dataset, preds = load_inputs(args)
+    options = ExecMatchOptions(float_tolerance=args.float_tol, keep_distinct=args.keep_distinct)
+    records = score_predictions(
+        dataset, preds, workers=args.workers, timeout=args.timeout, options=options,
+        gold_cache=not args.no_gold_cache,
+    )
+    summary = summarize(records)
+    print(format_table(summary))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as f:
+            for rec in records:
+                f.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+        print(f"\nper-example records: {args.out}")
+    if args.summary_out:
+        Path(args.summary_out).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return 0
