@@ -11,6 +11,7 @@ import datetime as _dt
 import html
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import jinja2
@@ -38,11 +39,15 @@ _PLAIN = {TokenType.VAR, TokenType.IDENTIFIER, TokenType.STRING, TokenType.NUMBE
 def highlight_sql(sql: str | None) -> Markup:
     """SQL as escaped HTML with <span class=k|f|s|n|i> around keywords, functions, strings, numbers,
     quoted identifiers (sqlglot's tokenizer; text between tokens is kept verbatim, escaped)."""
-    sql = sql if isinstance(sql, str) else ""
+    return Markup(_highlight(sql if isinstance(sql, str) else ""))
+
+
+@lru_cache(maxsize=50_000)
+def _highlight(sql: str) -> str:
     try:
         tokens = sqlglot.tokenize(sql, read="sqlite")
     except (TokenError, ValueError):
-        return Markup(html.escape(sql))
+        return html.escape(sql)
     parts, pos = [], 0
     for i, tok in enumerate(tokens):
         start, end = tok.start, tok.end + 1
@@ -64,7 +69,7 @@ def highlight_sql(sql: str | None) -> Markup:
         parts.append(f'<span class="{cls}">{text}</span>' if cls else text)
         pos = end
     parts.append(html.escape(sql[pos:]))
-    return Markup("".join(parts))
+    return "".join(parts)
 
 
 # ---------------------------------------------------------------- formatting helpers
@@ -186,28 +191,24 @@ def _cell(v):
 def browser_data(runs: list[an.Run]) -> dict:
     """Compact example data: one entry per example, predictions per system; SQL pre-highlighted."""
     systems = [r.name for r in runs]
-    all_index = sorted(set().union(*[set(r.records.index) for r in runs]))
-    gold_cache: dict[str, str] = {}
+    tables = [{rec["index"]: rec for rec in r.records[an.RECORD_FIELDS].to_dict("records")} for r in runs]
+    all_index = sorted(set().union(*[set(t) for t in tables]))
     examples = []
-    frames = [r.records for r in runs]
     for idx in all_index:
-        first = next(df.loc[idx] for df in frames if idx in df.index)
-        gold = first["gold"] or ""
-        if gold not in gold_cache:
-            gold_cache[gold] = str(highlight_sql(gold))
+        first = next(t[idx] for t in tables if idx in t)
         preds = []
-        for s, df in enumerate(frames):
-            if idx not in df.index:
+        for s, table in enumerate(tables):
+            rec = table.get(idx)
+            if rec is None:
                 continue
-            rec = df.loc[idx]
             preds.append([
-                s, str(highlight_sql(rec["pred"])), _tri(rec["exec_match"]), _tri(rec["exact_match"]),
+                s, _highlight(rec["pred"] or ""), _tri(rec["exec_match"]), _tri(rec["exact_match"]),
                 rec["error_class"] or "", rec["error_reason"] or "", _trim_result(rec["pred_result"]),
                 rec["pred_error"] or "",
             ])
         examples.append({"i": int(idx), "db": first["db_id"], "q": first["question"] or "", "h": first["hardness"],
-                         "g": gold_cache[gold], "gr": _trim_result(first["gold_result"]), "p": preds})
-    classes = [c for c in ERROR_CLASSES if any((df["error_class"] == c).any() for df in frames)]
+                         "g": _highlight(first["gold"] or ""), "gr": _trim_result(first["gold_result"]), "p": preds})
+    classes = [c for c in ERROR_CLASSES if any((r.records["error_class"] == c).any() for r in runs)]
     return {"systems": systems, "classes": classes, "levels": an.HARDNESS_LEVELS + ["unknown"],
             "examples": _clean(examples)}
 
