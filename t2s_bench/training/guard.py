@@ -1,7 +1,7 @@
 """Numerical safety for the training loop: float32 loss on SQL tokens only, and a non-finite step guard.
 
 Why: a hand-written LoRA loop on Qwen2.5-Coder-0.5B went NaN after 100-450 steps and stayed NaN
-(see docs/training.md). Once one update writes NaN into the weights every later loss is NaN, so
+(shared/GPU.md). Once one update writes NaN into the weights every later loss is NaN, so
 the guard checks the loss and the gradient norm *before* `optimizer.step` and skips the update
 (gradients zeroed, optimizer state untouched) when either is not finite.
 """
