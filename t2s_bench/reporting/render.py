@@ -266,7 +266,11 @@ def markdown_table(data: dict) -> str:
                     f" | {_signed(e['relative'], digits=1)}% | {e['only_system']} / {e['only_baseline']}"
                     f" | {_p(e['p_value'])} |\n")
     out += ("\nEX: execution accuracy, EM: exact-set match (values ignored); 95% bootstrap intervals "
-            f"({data['statistics']['bootstrap_resamples']} resamples) in brackets.\n")
+            f"({data['statistics']['bootstrap_resamples']} resamples) in brackets; n: scored examples.")
+    skipped = {row["system"]: row["skipped"] for row in data["summary"] if row["skipped"]}
+    if skipped:
+        out += " Skipped (not scored, e.g. missing database): " + ", ".join(f"{k} {v}" for k, v in skipped.items()) + "."
+    out += "\n"
     return out
 
 
