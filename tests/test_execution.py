@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -221,6 +222,13 @@ def test_oversized_values_are_refused(db):
     assert r.rows is None and "too big" in r.error
 
 
+def test_huge_results_are_refused_before_memory_runs_out(db):
+    start = time.monotonic()
+    r = execute(db, "SELECT zeroblob(50000000) FROM big", timeout=20)
+    assert r.rows is None and "result too large" in r.error
+    assert time.monotonic() - start < 10
+
+
 def test_non_utf8_text_is_decoded_tolerantly(db):
     r = execute(db, "SELECT label FROM weird ORDER BY rowid")
     assert r.error is None
@@ -346,6 +354,15 @@ def test_pool_survives_a_worker_crash(db):
         os.kill(pool.pids[0], signal.SIGKILL)
         time.sleep(0.2)
         assert [r.rows for r in pool.run([(db, f"SELECT {i}") for i in range(6)])] == [[(i,)] for i in range(6)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is enforced on Linux")
+def test_pool_worker_memory_cap_turns_a_memory_bomb_into_an_error(db):
+    wide = ", ".join(["zeroblob(60000000)"] * 12)  # one row of ~720 MB
+    with ExecutionPool(workers=1, memory_limit=512 * 1024**2) as pool:
+        bomb, after = pool.run([(db, f"SELECT {wide}"), (db, "SELECT 5")], timeout=10)
+    assert bomb.rows is None and ("memory" in bomb.error.lower() or "crashed" in bomb.error)
+    assert after.rows == [(5,)]
 
 
 # ---------------------------------------------------------------- gold cache

@@ -1,7 +1,37 @@
-"""Read-only, time-limited SQLite execution, a worker pool, and the gold-result cache."""
+"""Read-only, time-limited SQLite execution, a worker pool, and the gold-result cache.
 
-from .cache import GoldCache
-from .executor import ExecResult, close_connections, execute
-from .pool import ExecutionPool, execute_many
+Exports load lazily, so a pool worker (which needs only the executor) starts fast.
+"""
 
-__all__ = ["ExecResult", "ExecutionPool", "GoldCache", "close_connections", "execute", "execute_many"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_EXPORTS = {
+    "ExecResult": "executor",
+    "execute": "executor",
+    "close_connections": "executor",
+    "ExecutionPool": "pool",
+    "execute_many": "pool",
+    "GoldCache": "cache",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .cache import GoldCache
+    from .executor import ExecResult, close_connections, execute
+    from .pool import ExecutionPool, execute_many
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

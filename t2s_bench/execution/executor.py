@@ -36,7 +36,8 @@ DEFAULT_MAX_ROWS = 100_000
 PROGRESS_STEPS = 2_000
 # Largest string or blob a query may build (stops randomblob(1e9)-style memory bombs).
 MAX_VALUE_BYTES = 64 * 1024 * 1024
-FETCH_CHUNK = 1_000
+# Text and blob bytes a result may hold in total (zeroblob(6e7) on each of 100k rows would not fit in RAM).
+MAX_RESULT_BYTES = 256 * 1024 * 1024
 # Connections kept open per thread (Spider dev has 20 databases, train 140).
 MAX_OPEN_CONNECTIONS = 64
 
@@ -251,15 +252,15 @@ def execute(
         columns = [d[0] for d in cursor.description]
         rows: list[tuple] = []
         truncated = False
-        while True:
-            chunk = cursor.fetchmany(min(FETCH_CHUNK, max_rows + 1 - len(rows)))
-            if not chunk:
-                break
-            rows.extend(chunk)
-            if len(rows) > max_rows:
-                del rows[max_rows:]
+        size = 0
+        for row in cursor:  # row by row: a budget check per row stops memory bombs early
+            if len(rows) == max_rows:
                 truncated = True
                 break
+            size += sum(len(v) for v in row if isinstance(v, (str, bytes)))
+            if size > MAX_RESULT_BYTES:
+                return failed(f"result too large (over {MAX_RESULT_BYTES // 2**20} MiB of text and blobs)")
+            rows.append(row)
         return ExecResult(rows, columns, None, False, truncated, time.perf_counter() - start)
     except sqlite3.ProgrammingError as exc:
         if "one statement at a time" in str(exc):

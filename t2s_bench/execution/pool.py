@@ -7,7 +7,7 @@ executor's per-process cache), so a database is opened once per worker, not once
 
 The executor's own timeout stops a query inside SQLite; the pool adds a backstop for anything
 that escapes it: a worker that has not answered ``timeout + grace`` seconds after taking a job is
-killed and replaced, and the job gets a ``timed_out`` record. A worker that dies (e.g. killed for
+killed and replaced, and the job gets a ``timed_out`` record. Workers run under an address-space cap (``memory_limit``). A worker that dies (e.g. killed for
 memory) gives its job an error record and the other jobs go on. Official evaluators have
 neither: one stuck query stalls the whole run.
 """
@@ -26,6 +26,8 @@ from . import executor
 from .executor import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, ExecResult
 
 DEFAULT_GRACE = 5.0
+# Address-space cap per worker (RLIMIT_AS): a memory bomb becomes an error record, not an OOM kill.
+DEFAULT_MEMORY_LIMIT = 4 * 1024**3
 # Below this many jobs, starting processes costs more than it saves.
 MIN_JOBS_FOR_POOL = 16
 WORKER_START_TIMEOUT = 60.0
@@ -50,11 +52,11 @@ class WorkerStartError(RuntimeError):
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, memory_limit: int | None) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "t2s_bench.execution._worker"],
+            [sys.executable, "-S", "-m", "t2s_bench.execution._worker", str(memory_limit or 0)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
         )
         self.outbox = Connection(os.dup(self.process.stdin.fileno()), readable=False)
@@ -100,8 +102,8 @@ class _Worker:
         self.kill()
 
 
-def _start_workers(n: int) -> list[_Worker]:
-    workers = [_Worker() for _ in range(n)]
+def _start_workers(n: int, memory_limit: int | None) -> list[_Worker]:
+    workers = [_Worker(memory_limit) for _ in range(n)]
     deadline = time.monotonic() + WORKER_START_TIMEOUT
     try:
         for worker in workers:
@@ -120,11 +122,18 @@ class ExecutionPool:
     ...     results = pool.run([(db, "SELECT 1")])
     """
 
-    def __init__(self, workers: int | None = None, *, grace: float = DEFAULT_GRACE):
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        grace: float = DEFAULT_GRACE,
+        memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    ):
         if not POOL_SUPPORTED:
             raise RuntimeError("ExecutionPool needs a POSIX system; use execute_many (runs in-process here)")
         self.workers = workers or default_workers()
         self.grace = grace
+        self.memory_limit = memory_limit
         self._pool: list[_Worker] = []
 
     def __enter__(self) -> ExecutionPool:
@@ -162,7 +171,7 @@ class ExecutionPool:
         results: list[ExecResult | None] = [None] * len(jobs)
         pending = deque(range(len(jobs)))
         hard_limit = timeout + self.grace
-        self._pool += _start_workers(min(self.workers, len(jobs)) - len(self._pool))
+        self._pool += _start_workers(min(self.workers, len(jobs)) - len(self._pool), self.memory_limit)
 
         def feed(worker: _Worker) -> None:
             while pending and len(worker.queue) < PIPELINE_DEPTH:
@@ -181,7 +190,7 @@ class ExecutionPool:
             pending.extendleft(reversed(worker.queue))
             worker.kill()
             self._pool.remove(worker)
-            (fresh,) = _start_workers(1)
+            (fresh,) = _start_workers(1, self.memory_limit)
             self._pool.append(fresh)
 
         while pending or any(w.queue for w in self._pool):
