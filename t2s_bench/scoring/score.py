@@ -53,9 +53,17 @@ def score_predictions(
 
     ``gold_cache``: True for the default on-disk cache, a GoldCache instance, or None/False for none.
     """
+    cache = _resolve_cache(gold_cache)
+    try:
+        return _score(dataset, predictions, workers, timeout, options, cache, max_rows)
+    finally:
+        if gold_cache is True and cache is not None:
+            cache.close()
+
+
+def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> list[dict]:
     from t2s_bench.execution import execute_many
 
-    cache = _resolve_cache(gold_cache)
     classify = _error_classifier()
     records, exec_plan = [], []
     for ex in dataset.examples:
@@ -229,11 +237,10 @@ def _resolve_cache(gold_cache):
     if gold_cache is None or gold_cache is False:
         return None
     if gold_cache is True:
-        from t2s_bench import paths
         from t2s_bench.execution import GoldCache
 
         try:
-            return GoldCache(paths.cache_dir() / "gold_results")
+            return GoldCache()  # paths.cache_dir()/gold_results.sqlite
         except Exception as e:  # an unusable cache directory must not stop scoring
             log.warning("gold cache unavailable (%s); executing gold queries directly", e)
             return None

@@ -1,0 +1,149 @@
+"""Scoring speed on Spider dev: t2s-bench's scorer vs a naive one-process, no-cache scorer.
+
+    python benchmarks/bench_scoring.py [--out results/bench_scoring.json] [--workers 2]
+
+Predictions: every executable dev question scored twice, once with its gold query as the
+prediction and once with the gold query of the next question on the same database ("swapped"),
+so half the verdicts are negative and execution work is realistic.
+
+Measured in one run, on the same machine:
+- ``ours``: `score_predictions` (workers=2, gold cache warmed by a first run), the full record
+  (hardness, exact match, execution match, error class);
+- ``ours_cold``: the same with the gold cache empty (first run);
+- ``naive``: a loop in one process that opens a connection per query, executes gold and
+  prediction, and compares results by enumerating all column permutations (the test-suite
+  evaluator's approach, without its asyncio wrapper); it computes execution match only;
+- scaling: ``ours`` (warm) on the first 250 / 500 / 1000 / all predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from t2s_bench.datasets import Dataset, Example, load_dataset
+from t2s_bench.execution import GoldCache
+from t2s_bench.scoring import ExecMatchOptions, score_predictions, summarize
+from t2s_bench.scoring.score import prepare_for_execution
+from t2s_bench.sql.parse import has_order_by
+
+
+def build_predictions(dataset: Dataset) -> tuple[Dataset, dict[int, str]]:
+    runnable = [ex for ex in dataset.examples if dataset.db_path(ex.db_id) is not None]
+    by_db: dict[str, list[Example]] = {}
+    for ex in runnable:
+        by_db.setdefault(ex.db_id, []).append(ex)
+    examples, preds = [], {}
+    for ex in runnable:
+        examples.append(Example(len(examples), ex.db_id, ex.question, ex.query))
+        preds[examples[-1].index] = ex.query
+    for ex in runnable:
+        group = by_db[ex.db_id]
+        other = group[(group.index(ex) + 1) % len(group)]
+        examples.append(Example(len(examples), ex.db_id, ex.question, ex.query))
+        preds[examples[-1].index] = other.query
+    return Dataset("bench", examples, dataset.schemas, dataset.db_dir), preds
+
+
+def naive_result_eq(gold: list, pred: list, order_matters: bool) -> bool:
+    if not gold and not pred:
+        return True
+    if len(gold) != len(pred) or len(gold[0]) != len(pred[0]):
+        return False
+    for perm in itertools.permutations(range(len(gold[0]))):
+        permuted = [tuple(r[i] for i in perm) for r in pred]
+        if (gold == permuted) if order_matters else (Counter(gold) == Counter(permuted)):
+            return True
+    return False
+
+
+def naive_score(dataset: Dataset, preds: dict[int, str]) -> list[bool]:
+    out = []
+    for ex in dataset.examples:
+        path = dataset.db_path(ex.db_id)
+        gold_sql = prepare_for_execution(ex.query, False)
+        pred_sql = prepare_for_execution(preds[ex.index], False)
+        con = sqlite3.connect(path)
+        con.text_factory = lambda b: b.decode(errors="ignore")
+        try:
+            gold = con.execute(gold_sql).fetchall()
+            try:
+                pred = con.execute(pred_sql).fetchall()
+            except sqlite3.Error:
+                out.append(False)
+                continue
+            out.append(naive_result_eq(gold, pred, has_order_by(gold_sql)))
+        finally:
+            con.close()
+    return out
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", default="spider-dev")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path("results/bench_scoring.json"))
+    args = ap.parse_args(argv)
+
+    dataset, preds = build_predictions(load_dataset(args.dataset))
+    n = len(dataset.examples)
+    opts = ExecMatchOptions()
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = GoldCache(Path(tmp) / "gold.sqlite")
+        cold, t_cold = timed(lambda: score_predictions(dataset, preds, workers=args.workers, gold_cache=cache, options=opts))
+        warm, t_warm = timed(lambda: score_predictions(dataset, preds, workers=args.workers, gold_cache=cache, options=opts))
+        scaling = []
+        for size in (250, 500, 1000, n):
+            sub = dataset.filter(limit=size)
+            _, t = timed(lambda: score_predictions(sub, preds, workers=args.workers, gold_cache=cache, options=opts))
+            scaling.append({"n": len(sub.examples), "seconds": round(t, 3), "per_1000": round(1000 * t / len(sub.examples), 3)})
+        cache.close()
+    one, t_one = timed(lambda: score_predictions(dataset, preds, workers=1, gold_cache=None, options=opts))
+    naive, t_naive = timed(lambda: naive_score(dataset, preds))
+
+    ours_verdicts = [r["exec_match"] for r in warm]
+    agree = sum(a == b for a, b in zip(ours_verdicts, naive))
+    s = summarize(warm)["levels"]["all"]
+    report = {
+        "dataset": args.dataset,
+        "n_predictions": n,
+        "workers": args.workers,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform()},
+        "seconds": {
+            "ours_warm_cache": round(t_warm, 3),
+            "ours_cold_cache": round(t_cold, 3),
+            "ours_one_process_no_cache": round(t_one, 3),
+            "naive_one_process_no_cache_exec_only": round(t_naive, 3),
+        },
+        "speedup_naive_over_ours_warm": round(t_naive / t_warm, 2),
+        "speedup_one_process_over_ours_warm": round(t_one / t_warm, 2),
+        "scaling_warm": scaling,
+        "exec_accuracy": s["exec"],
+        "exact_accuracy": s["exact"],
+        "naive_agreement_exec": f"{agree}/{n}",
+        "cold_equals_warm": [r["exec_match"] for r in cold] == ours_verdicts,
+        "one_process_equals_warm": [r["exec_match"] for r in one] == ours_verdicts,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
