@@ -319,10 +319,12 @@ def test_pool_runaway_job_does_not_block_the_others(db):
 
 def test_pool_answers_missing_files_and_empty_sql_without_workers(db, tmp_path):
     jobs = [(tmp_path / "absent.sqlite", "SELECT 1"), (db, ""), (db, None), (db, "SELECT 2")]
+    jobs += [(db, "-- just a comment"), (db, "SELECT 3")] * 10  # comment-only text does reach the workers
     results = execute_many(jobs, workers=2)
     assert results[0].error.startswith("database not found")
     assert results[1].error == EMPTY_QUERY and results[2].error == EMPTY_QUERY
     assert results[3].rows == [(2,)]
+    assert all(r.error == EMPTY_QUERY for r in results[4::2]) and all(r.rows == [(3,)] for r in results[5::2])
 
 
 @pytest.mark.skipif(os.name != "posix", reason="pool workers need POSIX")
@@ -361,7 +363,7 @@ def test_pool_worker_memory_cap_turns_a_memory_bomb_into_an_error(db):
     wide = ", ".join(["zeroblob(60000000)"] * 12)  # one row of ~720 MB
     with ExecutionPool(workers=1, memory_limit=512 * 1024**2) as pool:
         bomb, after = pool.run([(db, f"SELECT {wide}"), (db, "SELECT 5")], timeout=10)
-    assert bomb.rows is None and ("memory" in bomb.error.lower() or "crashed" in bomb.error)
+    assert bomb.rows is None and bomb.error == "out of memory" and not bomb.timed_out
     assert after.rows == [(5,)]
 
 

@@ -12,6 +12,8 @@ Differences from the official Spider / test-suite evaluators, on purpose:
   The official evaluators open the database read-write, so a predicted ``DROP TABLE`` sticks.
 - **Bad SQL never raises:** every failure (syntax error, denied statement, several statements,
   missing file, timeout) comes back as an :class:`ExecResult` with ``error`` set.
+- **Memory is bounded:** a value may not exceed 64 MiB and a result 256 MiB of text and blobs
+  (pool workers also run under an address-space cap), so ``zeroblob`` bombs become error records.
 - Text that is not valid UTF-8 is decoded with replacement characters (the test-suite evaluator
   drops the bad bytes).
 """
@@ -274,7 +276,9 @@ def execute(
         ):
             return failed(f"not authorized (read-only execution): {guard.denied}")
         return failed(str(exc))
-    except (MemoryError, OverflowError, ValueError) as exc:  # e.g. an out-of-range integer, embedded NUL
+    except MemoryError:
+        return failed("out of memory")
+    except (OverflowError, ValueError) as exc:  # e.g. an out-of-range integer
         return failed(f"{type(exc).__name__}: {exc}")
     finally:
         if cursor is not None:

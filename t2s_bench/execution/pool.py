@@ -54,7 +54,8 @@ class WorkerStartError(RuntimeError):
 class _Worker:
     def __init__(self, memory_limit: int | None) -> None:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        # -S skips site.py (faster start); the caller's sys.path gives the same importable packages
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([_PACKAGE_PARENT, *(p for p in sys.path if p)]))
         self.process = subprocess.Popen(
             [sys.executable, "-S", "-m", "t2s_bench.execution._worker", str(memory_limit or 0)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
