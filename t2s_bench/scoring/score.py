@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from t2s_bench.scoring.exact_match import exact_match
@@ -62,12 +63,9 @@ def score_predictions(
 
 
 def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> list[dict]:
-    from t2s_bench.execution import execute_many
-
     classify = _error_classifier()
     records, exec_plan = [], []
     for ex in dataset.examples:
-        schema = _schema_or_none(dataset, ex.db_id)
         pred = predictions.get(ex.index)
         rec = {
             "index": ex.index,
@@ -75,7 +73,7 @@ def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> 
             "question": ex.question,
             "gold": ex.query,
             "pred": pred if pred is not None else "",
-            "hardness": _hardness_or_none(ex.query, schema),
+            "hardness": None,
             "exec_match": None,
             "exact_match": None,
             "pred_error": None,
@@ -86,12 +84,11 @@ def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> 
             "gold_result": None,
             "pred_result": None,
         }
-        rec["exact_match"] = _exact_or_none(ex.query, rec["pred"], schema)
-        db_path = dataset.db_path(ex.db_id)
         if pred is None:
             rec["pred_error"] = MISSING_PREDICTION
         elif not pred.strip():
             rec["pred_error"] = EMPTY_PREDICTION
+        db_path = dataset.db_path(ex.db_id)
         if db_path is None:
             rec["skipped"] = MISSING_DATABASE
             if rec["pred_error"] is None:
@@ -102,11 +99,16 @@ def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> 
             exec_plan.append((rec, Path(db_path), gold_sql, pred_sql, has_order_by(gold_sql)))
         records.append(rec)
 
-    gold_results = _gold_results([(db, g) for _, db, g, _, _ in exec_plan], cache, workers, timeout, max_rows)
-    pred_jobs = [(db, p) for _, db, _, p, _ in exec_plan if p is not None]
-    pred_iter = iter(execute_many(pred_jobs, workers=workers, timeout=timeout, max_rows=max_rows) if pred_jobs else [])
-    for (rec, _db, _g, pred_sql, order_matters), gold_res in zip(exec_plan, gold_results):
-        pred_res = next(pred_iter) if pred_sql is not None else None
+    # execution runs in worker processes; meanwhile this process does the parsing work
+    with ThreadPoolExecutor(max_workers=1) as background:
+        running = background.submit(_execute_plan, exec_plan, cache, workers, timeout, max_rows)
+        for ex, rec in zip(dataset.examples, records):
+            schema = _schema_or_none(dataset, ex.db_id)
+            rec["hardness"] = _hardness_or_none(ex.query, schema)
+            rec["exact_match"] = _exact_or_none(ex.query, rec["pred"], schema)
+        gold_results, pred_results = running.result()
+
+    for (rec, _db, _g, pred_sql, order_matters), gold_res, pred_res in zip(exec_plan, gold_results, pred_results):
         rec["gold_result"] = gold_res.to_json(PREVIEW_ROWS) if gold_res is not None else None
         if gold_res is None or not gold_res.ok:
             reason = "timeout" if gold_res is not None and gold_res.timed_out else (gold_res.error if gold_res else "?")
@@ -130,6 +132,33 @@ def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> 
                 log.warning("classify_error failed on example %s: %s", rec["index"], e)
                 rec["error_class"], rec["error_reason"] = "other", f"classifier failed: {e}"
     return records
+
+
+def _execute_plan(exec_plan, cache, workers, timeout, max_rows):
+    """(gold results, pred results or None) aligned with the plan: gold through the cache, then
+    predictions and gold misses together in one worker pool."""
+    from t2s_bench.execution import execute_many
+
+    gold_jobs = [(db, g) for _, db, g, _, _ in exec_plan]
+    gold_results = [cache.get(db, sql) if cache is not None else None for db, sql in gold_jobs]
+    for i, r in enumerate(gold_results):
+        if r is not None and r.rows is not None:
+            if r.truncated and len(r.rows) < max_rows:
+                gold_results[i] = None  # cached under a smaller row cap: run again
+            elif len(r.rows) > max_rows:
+                r.rows, r.truncated = r.rows[:max_rows], True
+    misses = [i for i, r in enumerate(gold_results) if r is None]
+    pred_idx = [i for i, (_, _, _, p, _) in enumerate(exec_plan) if p is not None]
+    jobs = [gold_jobs[i] for i in misses] + [(exec_plan[i][1], exec_plan[i][3]) for i in pred_idx]
+    results = execute_many(jobs, workers=workers, timeout=timeout, max_rows=max_rows) if jobs else []
+    for i, res in zip(misses, results):
+        gold_results[i] = res
+    if cache is not None and misses:
+        cache.put_many([(gold_jobs[i][0], gold_jobs[i][1], gold_results[i]) for i in misses])
+    pred_results: list = [None] * len(exec_plan)
+    for i, res in zip(pred_idx, results[len(misses):]):
+        pred_results[i] = res
+    return gold_results, pred_results
 
 
 def summarize(records: list[dict]) -> dict:
@@ -245,16 +274,6 @@ def _resolve_cache(gold_cache):
             log.warning("gold cache unavailable (%s); executing gold queries directly", e)
             return None
     return gold_cache
-
-
-def _gold_results(jobs, cache, workers, timeout, max_rows):
-    from t2s_bench.execution import execute_many
-
-    if not jobs:
-        return []
-    if cache is None:
-        return execute_many(jobs, workers=workers, timeout=timeout, max_rows=max_rows)
-    return cache.execute_cached(jobs, workers=workers, timeout=timeout, max_rows=max_rows)
 
 
 def _error_classifier():

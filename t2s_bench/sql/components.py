@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from t2s_bench.datasets.schema import Schema
-from t2s_bench.sql.parse import parse_sql
+from t2s_bench.sql.parse import parse_shared
 
 AGGS = ("none", "max", "min", "count", "sum", "avg")
 UNIT_OPS = ("none", "-", "+", "*", "/")
@@ -109,8 +109,8 @@ def schema_index(schema: Schema | None) -> SchemaIndex:
 
 def extract(sql: str | exp.Expression, schema: Schema | None, *, strict: bool = True) -> SpiderSQL:
     """Spider components of one query. Raises SQLParseError (unparsable) or UnsupportedSQL."""
-    tree = parse_sql(sql) if isinstance(sql, str) else sql
-    return _Extractor(schema_index(schema), strict).query(tree.copy(), None)
+    tree = parse_shared(sql) if isinstance(sql, str) else sql
+    return _Extractor(schema_index(schema), strict).query(tree, None)  # reads the tree, never edits it
 
 
 class _Scope:
@@ -131,13 +131,13 @@ class _Extractor:
             raise UnsupportedSQL(what)
 
     # --- queries ---------------------------------------------------------------------------
-    def query(self, node: exp.Expression, parent: _Scope | None) -> SpiderSQL:
+    def query(self, node: exp.Expression, parent: _Scope | None, trailing: dict | None = None) -> SpiderSQL:
         while isinstance(node, (exp.Subquery, exp.Paren)):
             node = node.this
         if isinstance(node, exp.SetOperation):
             return self.set_operation(node, parent)
         if isinstance(node, exp.Select):
-            return self.select(node, parent)
+            return self.select(node, parent, trailing or {})
         self.fail(f"not a SELECT query: {type(node).__name__}")
         return SpiderSQL()
 
@@ -152,22 +152,21 @@ class _Extractor:
             chain.append((_SET_OPS[type(cur)], cur.expression))
             cur = cur.this
         chain.reverse()
-        last_operand = chain[-1][1]
-        while isinstance(last_operand, (exp.Subquery, exp.Paren)):
-            last_operand = last_operand.this
-        for key, value in trailing.items():
-            target = last_operand
-            if isinstance(target, exp.Select) and not target.args.get(key):
-                target.set(key, value)
         head = self.query(cur, parent)
         tail = _last(head)
-        for op, operand in chain:
-            nxt = self.query(operand, parent)
+        for n, (op, operand) in enumerate(chain):
+            is_last = n == len(chain) - 1
+            nxt = self.query(operand, parent, trailing if is_last else None)
             setattr(tail, op, nxt)
             tail = _last(nxt)
         return head
 
-    def select(self, node: exp.Select, parent: _Scope | None) -> SpiderSQL:
+    def select(self, node: exp.Select, parent: _Scope | None, trailing: dict) -> SpiderSQL:
+        """`trailing`: ORDER BY / LIMIT of an enclosing set operation, owned by this last operand."""
+
+        def clause(key):
+            return node.args.get(key) or trailing.get(key)
+
         if self.strict:
             for key in ("with_", "with", "windows", "qualify", "laterals", "pivots"):
                 if node.args.get(key):
@@ -191,7 +190,7 @@ class _Extractor:
         having = node.args.get("having")
         if having is not None:
             out.having = self.condition(having.this, scope)
-        order = node.args.get("order")
+        order = clause("order")
         if order is not None:
             direction = "asc"
             units = []
@@ -202,7 +201,7 @@ class _Extractor:
                 elif o.args.get("desc") is False:  # an explicit ASC
                     direction = "asc"
             out.order_by = (direction, units)
-        out.has_limit = node.args.get("limit") is not None
+        out.has_limit = clause("limit") is not None
         return out
 
     def from_clause(self, node: exp.Select, scope: _Scope, out: SpiderSQL) -> None:

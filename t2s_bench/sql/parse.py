@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
@@ -32,10 +34,21 @@ def parse_sql(sql: str) -> exp.Expression:
     return trees[0]
 
 
+@lru_cache(maxsize=4096)
+def parse_shared(sql: str) -> exp.Expression:
+    """`parse_sql`, memoised by text: the tree is shared, so callers must not modify it."""
+    return parse_sql(sql)
+
+
 def tokenize(sql: str) -> list[Token]:
     """sqlglot tokens (sqlite dialect); raises SQLParseError on untokenizable text."""
+    return list(_tokens(sql))
+
+
+@lru_cache(maxsize=4096)
+def _tokens(sql: str) -> tuple[Token, ...]:
     try:
-        return sqlglot.tokenize(sql, read=DIALECT)
+        return tuple(sqlglot.tokenize(sql, read=DIALECT))
     except (TokenError, ParseError) as e:
         raise SQLParseError(f"cannot tokenize SQL: {e}") from e
 
@@ -103,3 +116,9 @@ def join_split_operators(sql: str) -> str:
         pos = end
     out.append(sql[pos:])
     return "".join(out)
+
+
+def clear_caches() -> None:
+    """Forget memoised parses and tokens (for benchmarks and long-lived processes)."""
+    parse_shared.cache_clear()
+    _tokens.cache_clear()
