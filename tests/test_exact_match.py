@@ -119,6 +119,30 @@ def test_exact_match_rules(gold, pred, expected):
     assert em(gold, pred) is expected
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [  # valid SQL the official parser crashes on (docs/SCORING.md, deliberate difference 1)
+        "SELECT Name FROM singer WHERE (Age > 1 OR Country = 'x') AND Age < 3",
+        "SELECT count(*) AS n, Country FROM singer GROUP BY Country ORDER BY n",
+        "SELECT Name FROM singer WHERE Age IN (1, 2)",
+        "SELECT Name FROM singer WHERE Age IS NULL",
+        "SELECT T1.Name FROM singer AS T1, concert AS T2",
+        "SELECT Name FROM singer WHERE Name = \"O'Brien\"",
+        "SELECT Name FROM stadium WHERE NOT Stadium_ID IN (SELECT Stadium_ID FROM concert)",
+        "SELECT Name FROM singer WHERE Country <> 'x'",
+        "SELECT T1.Name FROM singer T1 JOIN singer_in_concert T2 ON T1.Singer_ID = T2.Singer_ID",
+    ],
+)
+def test_queries_the_official_parser_cannot_read_still_match_themselves(sql):
+    assert em(sql, sql)
+
+
+def test_spellings_of_one_query_match():
+    assert em("SELECT Name FROM stadium WHERE NOT Stadium_ID IN (SELECT Stadium_ID FROM concert)",
+              "SELECT Name FROM stadium WHERE Stadium_ID NOT IN (SELECT Stadium_ID FROM concert)")
+    assert em("SELECT Name FROM singer WHERE Country <> 'x'", "SELECT Name FROM singer WHERE Country != 'y'")
+
+
 def test_exact_match_is_symmetric_on_the_cases_above():
     a = "SELECT Name, Age FROM singer WHERE Age > 20 ORDER BY Age DESC LIMIT 2"
     b = "SELECT Age, Name FROM singer WHERE Age > 99 ORDER BY Age DESC LIMIT 9"
