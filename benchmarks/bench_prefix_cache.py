@@ -12,7 +12,7 @@ from other processes hits both alike. Reports wall time per question, the ratio,
 prompt tokens actually evaluated, and whether both modes produced the same SQL.
 
     python benchmarks/bench_prefix_cache.py [--model qwen2.5-coder-0.5b-gguf] [--dbs concert_singer pets_1 car_1]
-        [--per-db 10] [--threads 2] [--out results/bench_prefix_cache.json]
+        [--per-db 10] [--threads 2] [--sample-rows 0] [--out results/bench_prefix_cache.json]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from t2s_bench.datasets.registry import load_dataset
 from t2s_bench.prompting import load_template, serialize_schema
 
 
-def build_requests(dbs: list[str] | None, n_dbs: int, per_db: int, max_tokens: int):
+def build_requests(dbs: list[str] | None, n_dbs: int, per_db: int, max_tokens: int, sample_rows: int = 0):
     dataset = load_dataset("spider-dev")
     template = load_template("v1.0")
     by_db: dict[str, list] = {}
@@ -43,7 +43,7 @@ def build_requests(dbs: list[str] | None, n_dbs: int, per_db: int, max_tokens: i
     for db in chosen:
         if db not in by_db:
             raise SystemExit(f"database {db} has no questions or no SQLite file")
-        schema_text = serialize_schema(dataset.schemas[db], "ddl")
+        schema_text = serialize_schema(dataset.schemas[db], "ddl", db_path=dataset.db_path(db), sample_rows=sample_rows)
         groups[db] = [
             (ex.index, GenerationRequest(template.render(schema=schema_text, question=ex.question), max_tokens))
             for ex in by_db[db][:per_db]
@@ -89,10 +89,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-ctx", type=int, default=4096)
     ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--sample-rows", type=int, default=0, help="sample rows per table in the schema text (longer prompts)")
     ap.add_argument("--out", default="results/bench_prefix_cache.json")
     args = ap.parse_args(argv)
 
-    groups = build_requests(args.dbs, args.n_dbs, args.per_db, args.max_tokens)
+    groups = build_requests(args.dbs, args.n_dbs, args.per_db, args.max_tokens, args.sample_rows)
     common = dict(model=args.model, n_ctx=args.n_ctx, n_threads=args.threads)
     naive_backend = get_backend("llama-cpp", reuse_prefix=False, **common)
     reuse_backend = get_backend("llama-cpp", reuse_prefix=True, **common)
@@ -123,6 +124,7 @@ def main(argv=None) -> int:
         "dataset": "spider-dev",
         "databases": list(groups),
         "template": "v1.0",
+        "schema_format": {"fmt": "ddl", "sample_rows": args.sample_rows},
         "threads": args.threads,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "max_tokens": args.max_tokens,
