@@ -43,6 +43,7 @@ def test_hf_and_gguf_agree(tiny_model):
     assert result["max_abs_logit"] > 1.0  # logits are not trivially near zero
     assert result["max_abs_logit_diff"] < 1e-2
     assert result["max_abs_logit_diff_all"] < 2e-2
+    assert result["argmax_agreement"] == 1.0
 
 
 def test_f16_export_is_close(tiny_model, tmp_path):
@@ -75,3 +76,28 @@ def test_export_rejects_other_architectures(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="not qwen2"):
         write_qwen2_gguf(bad, tmp_path / "x.gguf")
     assert not (tmp_path / "x.gguf").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_real_qwen_hf_to_gguf_round_trip(qwen_gguf, tmp_path):
+    """The real 0.5B: de-quantise the GGUF in transformers, save as HF, write f16 GGUF, compare."""
+    pytest.importorskip("llama_cpp")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kw = {"gguf_file": qwen_gguf.name}
+    tok = AutoTokenizer.from_pretrained(qwen_gguf.parent, **kw)
+    model = AutoModelForCausalLM.from_pretrained(qwen_gguf.parent, dtype=torch.float32, **kw)
+    model.hf_quantizer = None  # de-quantised weights are plain tensors; let save_pretrained write them
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(tmp_path / "hf")
+    tok.save_pretrained(tmp_path / "hf")
+    del model
+    gguf_path = write_qwen2_gguf(tmp_path / "hf", tmp_path / "rt-f16.gguf", outtype="f16")
+    text = tok.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=True)
+    result = compare_hf_and_gguf(tmp_path / "hf", gguf_path, text)
+    assert result["tokens_equal"]
+    assert result["max_abs_logit_diff"] < 0.1
+    assert result["argmax_agreement"] >= 0.95

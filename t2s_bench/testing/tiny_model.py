@@ -329,7 +329,8 @@ def compare_hf_and_gguf(hf_dir: str | Path, gguf_path: str | Path, text: str, *,
     """Tokenize `text` (special tokens allowed) with both files and compare logits.
 
     Returns `tokens_equal`, `n_tokens`, `max_abs_logit_diff` (first position),
-    `max_abs_logit_diff_all` (every position) and `max_abs_logit` (the HF logits' scale).
+    `max_abs_logit_diff_all` (every position), `max_abs_logit` (the HF logits' scale) and
+    `argmax_agreement` (share of positions where both pick the same next token).
     Logits are compared on the HF token ids, so a tokenizer mismatch does not hide a weight one.
     """
     import numpy as np
@@ -369,4 +370,5 @@ def compare_hf_and_gguf(hf_dir: str | Path, gguf_path: str | Path, text: str, *,
         "max_abs_logit_diff": float(diff[0].max()),
         "max_abs_logit_diff_all": float(diff.max()),
         "max_abs_logit": float(np.abs(hf_logits).max()),
+        "argmax_agreement": float((hf_logits[:, :n].argmax(1) == gg_logits[:, :n].argmax(1)).mean()),
     }
