@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import platform
+import random
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,8 @@ class RunConfig:
     dataset: str = "demo"
     system_options: dict = field(default_factory=dict)
     limit: int | None = None
+    sample: int | None = None  # a seeded random sample of N examples (after the filters)
+    sample_seed: int = 0
     db_ids: list[str] | None = None
     hardness: list[str] | None = None
     batch_size: int = 8
@@ -85,6 +88,10 @@ def select_examples(dataset: Dataset, cfg: RunConfig) -> Dataset:
             except Exception:  # unparsable gold: cannot be placed in a level
                 continue
         data = data.filter(indices=keep)
+    if cfg.sample is not None and cfg.sample < len(data):
+        rng = random.Random(cfg.sample_seed)
+        chosen = sorted(rng.sample([e.index for e in data.examples], cfg.sample))
+        data = data.filter(indices=chosen)
     return data.filter(limit=cfg.limit)
 
 

@@ -28,6 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", choices=["llama-cpp", "transformers", "openai"], help="default: from --model")
     p.add_argument("--dataset", default=None, help="demo (default), spider-dev, spider-train, spider-syn-dev, or a path")
     p.add_argument("--limit", type=int, help="first N selected examples")
+    p.add_argument("--sample", type=int, help="a seeded random sample of N selected examples")
+    p.add_argument("--sample-seed", type=int, help="seed of --sample (default 0)")
     p.add_argument("--db", action="append", dest="db_ids", help="only this database (repeatable)")
     p.add_argument("--hardness", action="append", choices=["easy", "medium", "hard", "extra"],
                    help="only this difficulty (repeatable)")

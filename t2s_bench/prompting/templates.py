@@ -1,6 +1,8 @@
 """Versioned Jinja prompt templates (top-level `prompts/<version>.jinja`).
 
 A template defines two blocks, `system` and `user`; rendering gives chat messages.
+A template that also defines `example_user` and `example_assistant` renders few-shot examples
+as chat turns between the system and the final user message (otherwise `user` lists them).
 The version and the file's sha256 are recorded in every run.
 """
 
@@ -22,6 +24,7 @@ class FewShotExample:
     question: str
     sql: str
     db_id: str = ""
+    schema: str = ""  # the example's own (pruned) schema text; used by chat-turn templates
 
 
 class PromptTemplate:
@@ -36,14 +39,23 @@ class PromptTemplate:
         if missing:
             raise ValueError(f"prompt template {path} lacks block(s) {sorted(missing)}")
 
+    @property
+    def examples_as_turns(self) -> bool:
+        return {"example_user", "example_assistant"} <= set(self._template.blocks)
+
+    def _block(self, name: str, variables: dict) -> str:
+        return "".join(self._template.blocks[name](self._template.new_context(variables))).strip()
+
     def render(self, *, schema: str, question: str, examples=()) -> list[dict[str, str]]:
-        """Chat messages: system (instructions + schema), user (few-shot examples + question)."""
+        """Chat messages: system (instructions + schema), [example turns], user (question)."""
         exs = [e if isinstance(e, FewShotExample) else FewShotExample(*e) for e in examples]
-        ctx = self._template.new_context({"schema": schema, "question": question, "examples": exs})
-        out = []
-        for role in ("system", "user"):
-            text = "".join(self._template.blocks[role](ctx)).strip()
-            out.append({"role": role, "content": text})
+        variables = {"schema": schema, "question": question, "examples": exs}
+        out = [{"role": "system", "content": self._block("system", variables)}]
+        if self.examples_as_turns:
+            for ex in exs:
+                out.append({"role": "user", "content": self._block("example_user", {**variables, "example": ex})})
+                out.append({"role": "assistant", "content": self._block("example_assistant", {**variables, "example": ex})})
+        out.append({"role": "user", "content": self._block("user", variables)})
         return out
 
     def info(self) -> dict:

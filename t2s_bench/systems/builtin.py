@@ -14,6 +14,8 @@ from t2s_bench.systems.prompted import PromptedSystem
 from t2s_bench.systems.selectors import ExampleSelector
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-gguf"
+# few-shot and RAG put examples in chat turns with their own schemas (see prompts/v2.0.jinja)
+FEW_SHOT_TEMPLATE = "v2.0"
 
 
 def make_backend(model: str | None = None, backend: str | None = None, **options) -> Backend:
@@ -23,6 +25,8 @@ def make_backend(model: str | None = None, backend: str | None = None, **options
 
     model = model or DEFAULT_MODEL
     options = {k: v for k, v in options.items() if v is not None}
+    if "gen_batch_size" in options:  # the CLI's name for the generation batch of batched backends
+        options["batch_size"] = options.pop("gen_batch_size")
     if backend is None:
         if options.get("base_url"):
             backend = "openai"
@@ -36,10 +40,36 @@ def make_backend(model: str | None = None, backend: str | None = None, **options
     return get_backend(backend, model=path, **options)
 
 
-class PoolSource:
+def tables_used(sql: str) -> list[str]:
+    """Table names a query reads (sqlglot), in order of appearance; [] when it does not parse."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except Exception:
+        return []
+    return list(dict.fromkeys(t.name for t in tree.find_all(exp.Table)))
+
+
+class _PoolSchemas:
+    """Schema text of pool examples, pruned to the tables each example's SQL uses."""
+
+    pool: Dataset
+
+    def schema_text(self, example: Example) -> str:
+        from t2s_bench.prompting import serialize_schema
+
+        schema = self.pool.schema(example.db_id)
+        used = tables_used(example.query)
+        return serialize_schema(schema, "compact", tables=used or None)
+
+
+class PoolSource(_PoolSchemas):
     """Few-shot examples from a training pool, chosen by an ExampleSelector."""
 
     def __init__(self, pool: Dataset, method: str, seed: int = 42):
+        self.pool = pool
         self.pool_name, self.method, self.seed = pool.name, method, seed
         self.selector = ExampleSelector(pool.examples, pool.schemas, method=method, seed=seed)
 
@@ -50,17 +80,18 @@ class PoolSource:
         return {"pool": self.pool_name, "selection": self.method, "seed": self.seed}
 
 
-class RetrievalSource:
+class RetrievalSource(_PoolSchemas):
     """RAG: nearest question/SQL pairs by sentence-embedding cosine similarity (other databases only)."""
 
     def __init__(self, pool: Dataset, embedder: str | None = None):
         from t2s_bench.systems.embeddings import DEFAULT_EMBEDDER, Embedder
 
-        self.pool = pool.examples
+        self.pool = pool
         self.pool_name = pool.name
         self.embedder = Embedder(embedder or DEFAULT_EMBEDDER)
-        self.matrix = self.embedder.encode_cached([e.question for e in self.pool])
-        self.db_ids = np.array([e.db_id for e in self.pool])
+        self.examples = pool.examples
+        self.matrix = self.embedder.encode_cached([e.question for e in self.examples])
+        self.db_ids = np.array([e.db_id for e in self.examples])
         self._query_cache: dict[str, np.ndarray] = {}
 
     def examples_for(self, task: Task, k: int) -> list[Example]:
@@ -70,7 +101,7 @@ class RetrievalSource:
         sims = self.matrix @ self._query_cache[q]
         sims[self.db_ids == task.example.db_id] = -np.inf
         best = [int(i) for i in np.argsort(-sims, kind="stable")[:k] if np.isfinite(sims[i])]
-        return [self.pool[i] for i in reversed(best)]  # most similar last
+        return [self.examples[i] for i in reversed(best)]  # most similar last
 
     def prefetch(self, questions: list[str]) -> None:
         todo = [q for q in dict.fromkeys(questions) if q not in self._query_cache]
@@ -106,6 +137,7 @@ def zero_shot(model=None, backend=None, dataset_name=None, **options) -> Prompte
 @register_system("few-shot")
 def few_shot(model=None, backend=None, k=3, selection="masked", pool=None, seed=42, dataset_name=None, **options):
     sys_opts, b_opts = _split(options)
+    sys_opts.setdefault("template", FEW_SHOT_TEMPLATE)
     source = PoolSource(resolve_pool(pool, dataset_name), selection, seed)
     return PromptedSystem("few-shot", make_backend(model, backend, **b_opts), k=k, examples=source, **sys_opts)
 
@@ -113,6 +145,7 @@ def few_shot(model=None, backend=None, k=3, selection="masked", pool=None, seed=
 @register_system("rag")
 def rag(model=None, backend=None, k=3, pool=None, embedder=None, dataset_name=None, **options):
     sys_opts, b_opts = _split(options)
+    sys_opts.setdefault("template", FEW_SHOT_TEMPLATE)
     source = RetrievalSource(resolve_pool(pool, dataset_name), embedder)
     return PromptedSystem("rag", make_backend(model, backend, **b_opts), k=k, examples=source, **sys_opts)
 

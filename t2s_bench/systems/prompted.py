@@ -23,6 +23,10 @@ OVERFLOW_STRATEGIES = ("prune", "truncate", "drop")
 class ExampleSource(Protocol):
     def examples_for(self, task: Task, k: int) -> list[Example]: ...
 
+    def schema_text(self, example: Example) -> str:
+        """The example's own schema, pruned to the tables its SQL uses (compact form)."""
+        ...
+
     def config(self) -> dict: ...
 
 
@@ -71,7 +75,11 @@ class PromptedSystem:
             sample_rows=self.sample_rows if sample_rows is None else sample_rows,
             tables=tables,
         )
-        few = [FewShotExample(e.question, e.query, e.db_id) for e in shots]
+        with_schema = self.template.examples_as_turns and self.examples is not None
+        few = [
+            FewShotExample(e.question, _tidy(e.query), e.db_id, self.examples.schema_text(e) if with_schema else "")
+            for e in shots
+        ]
         return self.template.render(schema=schema_text, question=task.example.question, examples=few)
 
     def build_prompt(self, task: Task) -> tuple[list[dict], str | None]:
@@ -145,6 +153,16 @@ class PromptedSystem:
                     latency_s=g.latency_s,
                 )
         return preds  # type: ignore[return-value]
+
+
+def _tidy(sql: str) -> str:
+    """Example SQL in canonical form (the same normaliser as training targets)."""
+    from t2s_bench.sql.normalize import normalize_sql
+
+    try:
+        return normalize_sql(sql)
+    except Exception:
+        return " ".join(sql.split())
 
 
 def _tables_named(task: Task) -> list[str]:
