@@ -195,6 +195,9 @@ def run(cfg: RunConfig, system=None, dataset: Dataset | None = None) -> Path:
 
     predictions = {i: rec["sql"] for i, rec in done.items() if i in {e.index for e in data.examples}}
     records = score_predictions(data, predictions, workers=cfg.workers, timeout=cfg.timeout)
+    for r in records:  # not predicted (missing database): skipped for exact match too
+        if r["index"] not in predictions:
+            r["exact_match"] = None
     by_index = {i: done[i] for i in predictions}
     for r in records:
         p = by_index.get(r["index"])

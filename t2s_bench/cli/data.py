@@ -120,9 +120,12 @@ def run_stats(args: argparse.Namespace) -> int:
         stem = "_".join(Path(n).stem if n.endswith(".json") else n for n in names) + "_dataset_stats"
         title = f"Dataset statistics: {', '.join(names)}"
     md, js = write_stats(all_stats, args.out_dir, stem, title)
+    from t2s_bench.reporting.render import render_dataset_report
+
+    html = render_dataset_report(all_stats if len(all_stats) > 1 else all_stats[0], Path(args.out_dir) / f"{stem}.html")
     for s in all_stats:
         c = s["counts"]
         print(f"{s['dataset']}: {c['examples']} examples, {c['databases']} databases, {c['tables']} tables, "
               f"{c['columns']} columns; difficulty: {json.dumps(s['difficulty'])}")
-    print(f"wrote {md} and {js}")
+    print(f"wrote {md}, {js} and {html}")
     return 0

@@ -76,7 +76,8 @@ def _train(args) -> int:
 def _export(args) -> int:
     from t2s_bench.training import export_adapter
 
-    summary = export_adapter(args.adapter, args.out, quant=args.quant, verify=not args.no_verify)
+    summary = export_adapter(args.adapter, args.out, quant=args.quant, verify=not args.no_verify,
+                             base=args.export_base, gguf_file=args.export_gguf_file)
     print(json.dumps(summary, indent=1))
     check = summary.get("verify")
     if isinstance(check, dict) and not check.get("tokens_equal"):
@@ -117,7 +118,11 @@ def add_parser(subparsers) -> None:
     e = sub.add_parser("export", help="merge an adapter into its base model and write GGUF")
     e.add_argument("adapter", help="adapter folder (output of `t2s-bench train`)")
     e.add_argument("--out", required=True, help="GGUF file to write")
-    e.add_argument("--quant", default="f16", choices=["f32", "f16", "q8_0"],
-                   help="GGUF type (Q4_K_M: run llama.cpp's llama-quantize on the f16 file)")
+    e.add_argument("--quant", default="f16", choices=["f32", "f16", "q8_0", "q4_k_m", "q5_k_m", "q6_k"],
+                   help="GGUF type; quantised types use llama.cpp's quantizer (default f16)")
+    e.add_argument("--base", dest="export_base",
+                   help="base model to merge into (default: the one recorded in the adapter's train_config.json), "
+                   "e.g. a .gguf file when the adapter was trained on another machine")
+    e.add_argument("--gguf-file", dest="export_gguf_file", help="GGUF file name inside --base")
     e.add_argument("--no-verify", dest="no_verify", action="store_true", help="skip the llama-cpp round-trip check")
     e.set_defaults(func=_export)

@@ -17,7 +17,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-GGUF_TYPES = ("f32", "f16", "q8_0")
+GGUF_TYPES = ("f32", "f16", "q8_0", "q4_k_m", "q5_k_m", "q6_k")
+# quantised types written by llama.cpp's own quantizer (through llama-cpp-python's C API)
+LLAMA_CPP_FTYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+                    "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M", "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K"}
 VERIFY_TEXT = "<|im_start|>user\nHow many singers are there?<|im_end|>\n<|im_start|>assistant\nSELECT count(*) FROM singer"
 
 
@@ -99,19 +102,47 @@ def quantize_gguf(src: str | Path, dst: str | Path, qtype: str = "q8_0") -> Path
     return dst
 
 
+def quantize_with_llama_cpp(src: str | Path, dst: str | Path, qtype: str = "q4_k_m", threads: int = 0) -> Path:
+    """Quantise a float GGUF with llama.cpp's own quantizer (the `llama-quantize` code path)."""
+    import ctypes
+
+    import llama_cpp
+
+    if qtype not in LLAMA_CPP_FTYPES:
+        raise ValueError(f"llama.cpp quantisation supports {sorted(LLAMA_CPP_FTYPES)}, not {qtype!r}")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, LLAMA_CPP_FTYPES[qtype])
+    params.nthread = threads
+    dst = Path(dst)
+    tmp = dst.with_name(dst.name + ".partial")
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
+    if rc != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"llama.cpp quantisation of {src} to {qtype} failed (code {rc})")
+    tmp.replace(dst)
+    return dst
+
+
 def export_gguf(merged_dir: str | Path, out_path: str | Path, *, quant: str = "f16") -> Path:
-    """A merged Qwen2 HF folder -> GGUF of type f32, f16 or q8_0."""
+    """A merged Qwen2 HF folder -> GGUF: f32/f16 written directly; q8_0, q4_k_m, q5_k_m, q6_k quantised
+    from the f16 file by llama.cpp's quantizer (q8_0 falls back to the gguf package without llama-cpp-python)."""
     from t2s_bench.testing.tiny_model import write_qwen2_gguf
 
     if quant not in GGUF_TYPES:
-        raise ValueError(f"quant must be one of {GGUF_TYPES} (Q4_K_M: run llama.cpp's llama-quantize on the f16 file)")
+        raise ValueError(f"quant must be one of {GGUF_TYPES}")
     out_path = Path(out_path)
     if quant in ("f32", "f16"):
         return write_qwen2_gguf(merged_dir, out_path, outtype=quant)
     f16 = out_path.with_name(out_path.stem + ".f16.gguf")
     write_qwen2_gguf(merged_dir, f16, outtype="f16")
     try:
-        return quantize_gguf(f16, out_path, quant)
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError:
+            if quant != "q8_0":
+                raise ValueError(f"{quant} needs llama-cpp-python (pip install 't2s-bench[gguf]')") from None
+            return quantize_gguf(f16, out_path, quant)
+        return quantize_with_llama_cpp(f16, out_path, quant)
     finally:
         f16.unlink(missing_ok=True)
 
@@ -124,12 +155,12 @@ def verify_gguf(merged_dir: str | Path, gguf_path: str | Path, text: str = VERIF
 
 
 def export_adapter(adapter_dir: str | Path, out_path: str | Path, *, quant: str = "f16", keep_merged: bool = True,
-                   verify: bool = True) -> dict:
+                   verify: bool = True, base: str | None = None, gguf_file: str | None = None) -> dict:
     """Adapter folder -> merged HF folder (beside the GGUF) -> GGUF -> round-trip check; returns a summary."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     merged = merge_adapter(adapter_dir, out_path.with_name(out_path.stem + "-merged-hf"),
-                           dtype="float32" if quant == "f32" else "float16")
+                           dtype="float32" if quant == "f32" else "float16", base=base, gguf_file=gguf_file)
     export_gguf(merged, out_path, quant=quant)
     summary = {"adapter": str(adapter_dir), "merged_hf": str(merged), "gguf": str(out_path), "quant": quant,
                "gguf_bytes": out_path.stat().st_size}
