@@ -56,6 +56,18 @@ def _model_params(**overrides):
             low.llama_model_default_params = original
 
 
+def load_llama(model_path: str | Path, **kwargs):
+    """`llama_cpp.Llama` with this module's safe defaults (no AMX repacking buffers where AMX exists).
+
+    Every place that opens a GGUF in llama.cpp should use this: quantised files (Q4_K, Q8_0)
+    crashed in decode on an AMX CPU without it."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from llama_cpp import Llama
+
+    with _model_params(use_extra_bufts=not _cpu_has_amx()):
+        return Llama(model_path=str(model_path), **kwargs)
+
+
 def _token_limit(max_tokens: int):
     """A hard cap on sampled tokens: llama-cpp-python skips its own `max_tokens` check while a
     multi-byte character is incomplete, so a generation could otherwise run past the limit."""

@@ -335,8 +335,9 @@ def compare_hf_and_gguf(hf_dir: str | Path, gguf_path: str | Path, text: str, *,
     """
     import numpy as np
     import torch
-    from llama_cpp import Llama
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from t2s_bench.backends.llama_cpp import load_llama
 
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     hf_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -347,8 +348,8 @@ def compare_hf_and_gguf(hf_dir: str | Path, gguf_path: str | Path, text: str, *,
     with torch.no_grad():
         hf_logits = model(torch.tensor([hf_ids])).logits[0].float().numpy()
 
-    llm = Llama(
-        model_path=str(gguf_path),
+    llm = load_llama(
+        gguf_path,
         n_ctx=max(64, len(hf_ids) + 8),
         n_batch=max(64, len(hf_ids) + 8),
         n_threads=n_threads,
