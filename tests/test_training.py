@@ -211,3 +211,52 @@ def test_qlora_without_cuda_is_a_clear_error(tiny_model, tmp_path):
 def test_config_rejects_unknown_options():
     with pytest.raises(ValueError, match="unknown training option"):
         TrainConfig.from_dict({"base": "x", "out": "y", "learning_rate": 1})
+
+
+# ---------------------------------------------------------------- time budget and resume
+
+
+def _tiny_config(tiny_model, root, **overrides):
+    values = dict(
+        base=str(tiny_model.hf_dir), out=str(root / "adapter"), builder="lora", train="demo", val="demo",
+        train_db_ids=TRAIN_DBS, val_db_ids=VAL_DBS, val_size=2, schema_formats=("compact",), max_steps=3,
+        batch_size=4, grad_accum=1, eval_every=0, eval_at_start=False, lr=1e-3, max_new_tokens=8, gen_batch_size=2,
+        exec_workers=1, log_every=1, data_cache=str(root / "prep"),
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_a_run_stopped_by_its_time_budget_resumes_with_the_budget_given_now(tiny_model, tmp_path):
+    import json
+
+    from t2s_bench.training import train
+
+    config = _tiny_config(tiny_model, tmp_path, time_budget_s=1e-6)  # stops after the first step
+    out = train(config)
+    first = json.loads((out / "train_summary.json").read_text())
+    assert first["steps"] == 1 and first["stopped"].startswith("time budget of 0s")
+    config.time_budget_s = 3600.0  # the rerun's (larger) budget is the one that counts
+    train(config)
+    second = json.loads((out / "train_summary.json").read_text())
+    assert second["steps"] == 3 and second["stopped"] == "completed" and second["time_budget_s"] == 3600.0
+    assert second["train_time_all_calls_s"] >= second["train_time_s"] > 0
+    config.time_budget_s = 1e-6  # a completed run stays completed; it does not train again
+    train(config)
+    assert json.loads((out / "train_summary.json").read_text())["steps"] == 3
+    config.resume = False  # --no-resume: from step 0 again, under the budget given now
+    train(config)
+    assert json.loads((out / "train_summary.json").read_text())["steps"] == 1
+
+
+def test_full_run_accepts_no_resume_and_keeps_a_folder_per_builder(tmp_path):
+    from t2s_bench.training.full_run import build_parser, train_config
+
+    args = build_parser().parse_args(["--base", "b", "--spider-dir", "s", "--out", "o", "--no-resume",
+                                      "--max-steps", "150", "--builder", "qlora", "--no-initial-eval"])
+    config = train_config(args, "b", tmp_path, 500.0)
+    assert config.resume is False and config.max_steps == 150 and config.eval_at_start is False
+    assert config.out == str(tmp_path / "adapter-qlora") and config.time_budget_s == 500.0
+    lora = train_config(build_parser().parse_args(["--base", "b", "--spider-dir", "s", "--out", "o"]), "b",
+                        tmp_path, 5.0)
+    assert lora.resume is True and lora.out == str(tmp_path / "adapter") and lora.time_budget_s == 10.0

@@ -1,7 +1,7 @@
 """The full fine-tuning run on one GPU: train on Spider train, then score every executable Spider dev question.
 
     python -m t2s_bench.training.full_run --base /root/m/model.gguf --spider-dir shared_spider --work /root/t2s \
-        --out $OUT [--builder lora|qlora] [--time-budget-s 330]
+        --out $OUT [--builder lora|qlora] [--time-budget-s 330] [--max-steps N] [--no-resume]
 
 Resumable: everything lives under --work (the de-quantized base, the prepared data, the checkpoint);
 running the same command again continues from the last checkpoint and then evaluates.
@@ -71,7 +71,12 @@ def evaluate_adapter(base: str, adapter: Path, *, template: str, max_length: int
     return metrics
 
 
-def main(argv=None) -> int:
+def adapter_dir(work: Path, builder: str) -> Path:
+    """Where the adapter and its checkpoint live: one folder per builder, so a QLoRA run never resumes LoRA's."""
+    return Path(work) / ("adapter" if builder == "lora" else f"adapter-{builder}")
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", required=True, help="base model: a .gguf file, HF folder or hub id")
     p.add_argument("--spider-dir", required=True, help="Spider copy (tables.json, train_spider.json, dev.json, database/)")
@@ -84,13 +89,39 @@ def main(argv=None) -> int:
     p.add_argument("--max-length", type=int, default=1024)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--val-size", type=int, default=200)
-    p.add_argument("--time-budget-s", type=float, default=330.0, help="training stops (checkpointed) after this")
+    p.add_argument("--time-budget-s", type=float, default=330.0,
+                   help="this call's time (setup included) after which training stops, checkpointed; a rerun "
+                        "resumes with the budget it is given")
+    p.add_argument("--no-resume", action="store_true", help="start from step 0 even if --work holds a checkpoint")
+    p.add_argument("--max-steps", type=int, help="optimizer steps (overrides --epochs; cosine schedule over them)")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--no-initial-eval", action="store_true", help="skip validating the base model before step 0")
+    p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--gen-batch-size", type=int, default=128)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--dev-limit", type=int, help="final evaluation on the first N executable dev questions (smoke tests)")
     p.add_argument("--skip-final-eval", action="store_true")
-    args = p.parse_args(argv)
+    return p
+
+
+def train_config(args, base: str, work: Path, budget_left_s: float):
+    """The TrainConfig of a full run from its command-line arguments."""
+    from t2s_bench.training import TrainConfig
+
+    return TrainConfig(
+        base=base, out=str(adapter_dir(work, args.builder)), builder=args.builder, resume=not args.no_resume,
+        max_steps=args.max_steps, lr=args.lr, eval_at_start=not args.no_initial_eval,
+        gradient_checkpointing=args.gradient_checkpointing, train="spider-train", val="spider-dev",
+        val_size=args.val_size, epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
+        max_length=args.max_length, eval_every=args.eval_every, gen_batch_size=args.gen_batch_size,
+        exec_workers=args.workers, time_budget_s=max(10.0, budget_left_s),
+        data_cache=str(work / "cache" / "training_data"), max_new_tokens=args.max_new_tokens,
+    )
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     work, out = Path(args.work), Path(args.out)
@@ -100,7 +131,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("T2S_CACHE_DIR", str(work / "cache"))
     import torch
 
-    from t2s_bench.training import TrainConfig, train
+    from t2s_bench.training import train
     from t2s_bench.training.models import materialize_hf, resolve_base
 
     started = time.monotonic()
@@ -108,14 +139,12 @@ def main(argv=None) -> int:
     if resolve_base(base)[1]:  # de-quantize the GGUF once into a plain HF folder: later loads take seconds
         base = str(materialize_hf(base, None, work / "base_hf", dtype=torch.bfloat16))
         log.info("base ready at %s after %.0fs", base, time.monotonic() - started)
-    config = TrainConfig(
-        base=base, out=str(work / "adapter"), builder=args.builder, train="spider-train", val="spider-dev",
-        val_size=args.val_size, epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
-        max_length=args.max_length, eval_every=args.eval_every, gen_batch_size=args.gen_batch_size,
-        exec_workers=args.workers, time_budget_s=max(10.0, args.time_budget_s - (time.monotonic() - started)),
-        data_cache=str(work / "cache" / "training_data"), max_new_tokens=args.max_new_tokens,
-    )
+    config = train_config(args, base, work, args.time_budget_s - (time.monotonic() - started))
     adapter = train(config)
+    summary = json.loads((adapter / "train_summary.json").read_text())
+    log.info("%s: %s trainable of %s parameters, peak VRAM %s GB, %s steps (%s), %s s training", args.builder,
+             f"{summary['trainable_params']:,}", f"{summary['total_params']:,}", summary["peak_vram_gb"],
+             summary["steps"], summary["stopped"], summary["train_time_s"])
     for name in ("train_config.json", "train_summary.json", "curves.json", "curves.csv", "curves.png",
                  "data_stats.json", "nonfinite_steps.jsonl"):
         if (adapter / name).is_file():

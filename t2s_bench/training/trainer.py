@@ -69,7 +69,8 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 42
     device: str | None = None  # default: cuda when available, else cpu
-    time_budget_s: float | None = None  # stop training (checkpointed) after this long
+    time_budget_s: float | None = None  # stop (checkpointed) after this long in this call; a rerun resumes
+    eval_at_start: bool = True  # evaluate the base model before the first step (the curve's starting point)
     resume: bool = True
     report_to: str | None = None  # wandb | mlflow | tensorboard
     data_cache: str | None = None  # default: <cache>/training_data
@@ -388,7 +389,7 @@ def _save_checkpoint(model, optimizer, scheduler, state: dict, out: Path) -> Non
     tmp.rename(ckpt)
 
 
-def _load_checkpoint(model, optimizer, scheduler, out: Path, data_hash: str) -> dict | None:
+def _load_checkpoint(model, optimizer, scheduler, out: Path, data_hash: str, builder: str | None = None) -> dict | None:
     import torch
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -399,6 +400,9 @@ def _load_checkpoint(model, optimizer, scheduler, out: Path, data_hash: str) -> 
     state = json.loads((ckpt / "state.json").read_text())
     if state.get("data_hash") != data_hash:
         raise ValueError(f"{ckpt}: checkpoint was trained on other data ({state.get('data_hash')} != {data_hash}); "
+                         "use another --out or pass --no-resume")
+    if builder is not None and state.get("builder", builder) != builder:
+        raise ValueError(f"{ckpt}: checkpoint was trained with builder {state.get('builder')!r}, not {builder!r}; "
                          "use another --out or pass --no-resume")
     set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors")))
     blob = torch.load(ckpt / "trainer_state.pt", weights_only=False)
@@ -412,24 +416,48 @@ def _load_checkpoint(model, optimizer, scheduler, out: Path, data_hash: str) -> 
 # ---------------------------------------------------------------- the loop
 
 
-def train(config: TrainConfig, *, loss_hook=None) -> Path:
-    """Fine-tune, validate by execution, keep the best adapter; returns the output folder (a PEFT adapter)."""
+@dataclass
+class TrainingSetup:
+    """Everything the loop needs, built exactly as `train` builds it (the NaN probe replays steps with it)."""
+
+    config: TrainConfig
+    out: Path
+    device: object
+    tokenizer: object
+    val_ds: object
+    prep: object
+    train_records: list
+    val_records: list
+    lengths: list
+    pad_id: int
+    stop_ids: list
+    model: object
+    optimizer: object
+    scheduler: object
+    guard: object
+    total_steps: int
+    batches_per_epoch: int
+    trainable: int
+    total: int
+    run_info: dict
+
+
+def setup_training(config: TrainConfig) -> TrainingSetup:
+    """Seed, prepare the data, build the model, optimizer and schedule; writes data_stats/train_config.json."""
     import torch
     from transformers import get_cosine_schedule_with_warmup
 
     from t2s_bench.datasets import load_dataset
     from t2s_bench.prompting import load_template
-    from t2s_bench.training.guard import NonFiniteGuard, optimizer_step
+    from t2s_bench.training.guard import NonFiniteGuard
     from t2s_bench.training.models import base_fingerprint, load_tokenizer
 
     config.validate()
-    started = time.monotonic()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     device = _device(config)
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    reporter = _Reporter(config.report_to, out, asdict(config))
 
     tokenizer = load_tokenizer(config.base, config.gguf_file)
     train_ds, val_ds = load_dataset(config.train), load_dataset(config.val)
@@ -448,8 +476,6 @@ def train(config: TrainConfig, *, loss_hook=None) -> Path:
     train_records = prep.train.remove_columns([c for c in prep.train.column_names
                                                if c not in ("input_ids", "labels", "index")]).to_list()
     val_records = prep.validation.to_list()
-    val_prompts = [r["input_ids"][: r["n_prompt"]] for r in val_records]
-    val_index = [r["index"] for r in val_records]
     lengths = [len(r["input_ids"]) for r in train_records]
 
     template = load_template(config.template)
@@ -474,14 +500,73 @@ def train(config: TrainConfig, *, loss_hook=None) -> Path:
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
     scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps)
-    guard = NonFiniteGuard(config.max_consecutive_nonfinite)
+    return TrainingSetup(
+        config=config, out=out, device=device, tokenizer=tokenizer, val_ds=val_ds, prep=prep,
+        train_records=train_records, val_records=val_records, lengths=lengths, pad_id=pad_id, stop_ids=stop_ids,
+        model=model, optimizer=optimizer, scheduler=scheduler, guard=NonFiniteGuard(config.max_consecutive_nonfinite),
+        total_steps=total_steps, batches_per_epoch=batches_per_epoch, trainable=trainable, total=total,
+        run_info=run_info,
+    )
+
+
+def epoch_batches(setup: TrainingSetup, epoch: int) -> list[list[int]]:
+    """The micro-batches (indices into `setup.train_records`) of one epoch, in training order."""
+    return length_grouped_batches(setup.lengths, setup.config.batch_size, setup.config.seed, epoch)
+
+
+def step_micro_batches(setup: TrainingSetup, group: list[list[int]]) -> list[dict]:
+    """Padded tensors (right padding) of one optimizer step's micro-batches."""
+    return [collate([setup.train_records[i] for i in b], setup.pad_id, setup.device) for b in group]
+
+
+# A time-budget stop is resumable: rerunning continues with the budget given then.
+_RESUMABLE_STOP = "time budget"
+
+
+def train(config: TrainConfig, *, loss_hook=None, before_step=None) -> Path:
+    """Fine-tune, validate by execution, keep the best adapter; returns the output folder (a PEFT adapter).
+
+    `before_step(setup, state, group, micro_batches) -> bool` is called before every optimizer step
+    (state["step"] = steps done so far); returning True ends training there, with no evaluation and
+    no checkpoint (the NaN probe uses it to replay the run up to a given step).
+    `config.time_budget_s` counts this call's time only: a run stopped by its budget resumes (with
+    `resume`) and gets the budget given now, whatever the earlier one was.
+    """
+    from t2s_bench.training.guard import optimizer_step
+
+    started = time.monotonic()
+    setup = setup_training(config)
+    out, device, tokenizer, model = setup.out, setup.device, setup.tokenizer, setup.model
+    optimizer, scheduler, guard = setup.optimizer, setup.scheduler, setup.guard
+    train_records, val_records, lengths = setup.train_records, setup.val_records, setup.lengths
+    pad_id, stop_ids, val_ds = setup.pad_id, setup.stop_ids, setup.val_ds
+    total_steps, batches_per_epoch, trainable, total = (setup.total_steps, setup.batches_per_epoch, setup.trainable,
+                                                        setup.total)
+    prep = setup.prep
+    val_prompts = [r["input_ids"][: r["n_prompt"]] for r in val_records]
+    val_index = [r["index"] for r in val_records]
+    reporter = _Reporter(config.report_to, out, asdict(config))
 
     state = {"step": 0, "epoch": 0, "batch": 0, "best_acc": None, "best_step": None, "evals_since_best": 0,
-             "curves": [], "skipped": 0, "data_hash": prep.data_hash, "stopped": None}
-    if config.resume:
-        state = _load_checkpoint(model, optimizer, scheduler, out, prep.data_hash) or state
+             "curves": [], "skipped": 0, "data_hash": prep.data_hash, "builder": config.builder, "stopped": None,
+             "train_time_s": 0.0}
+    loaded = _load_checkpoint(model, optimizer, scheduler, out, prep.data_hash, config.builder) if config.resume \
+        else None
+    if loaded is None:
+        (out / "nonfinite_steps.jsonl").unlink(missing_ok=True)  # a fresh run: no stale diagnosis
+    else:
+        state = {**state, **loaded}
+        if (state.get("stopped") or "").startswith(_RESUMABLE_STOP):
+            log.info("resuming a run stopped by %r with this call's time budget (%s s)", state["stopped"],
+                     config.time_budget_s)
+            state["stopped"] = None
+    earlier_time_s = float(state.get("train_time_s") or 0.0)
     guard.skipped = state["skipped"]
     curves: list[dict] = state["curves"]
+
+    def checkpoint() -> None:
+        state["train_time_s"] = earlier_time_s + time.monotonic() - started
+        _save_checkpoint(model, optimizer, scheduler, state, out)
 
     def evaluate(epoch_float: float) -> None:
         t0 = time.monotonic()
@@ -503,7 +588,7 @@ def train(config: TrainConfig, *, loss_hook=None) -> Path:
             state["evals_since_best"] += 1
         write_curves(out, curves)
 
-    if state["step"] == 0 and not curves:
+    if state["step"] == 0 and not curves and config.eval_at_start:
         evaluate(0.0)  # the base model's accuracy: the curve's starting point
     model.train()
     window_loss, window_steps = 0.0, 0
@@ -511,10 +596,13 @@ def train(config: TrainConfig, *, loss_hook=None) -> Path:
     last_eval_step = state["step"]
     max_epochs = 10**9 if config.max_steps else math.ceil(config.epochs)
     while stop is None and state["step"] < total_steps and state["epoch"] < max_epochs:
-        batches = length_grouped_batches(lengths, config.batch_size, config.seed, state["epoch"])
+        batches = epoch_batches(setup, state["epoch"])
         while state["batch"] < len(batches) and state["step"] < total_steps:
             group = batches[state["batch"]:state["batch"] + config.grad_accum]
-            micro = [collate([train_records[i] for i in b], pad_id, device) for b in group]
+            micro = step_micro_batches(setup, group)
+            if before_step is not None and before_step(setup, state, group, micro):
+                reporter.close()
+                return out
             result = optimizer_step(model, optimizer, micro, guard=guard, max_grad_norm=config.max_grad_norm,
                                     step=state["step"], loss_hook=loss_hook)
             scheduler.step()
@@ -545,7 +633,7 @@ def train(config: TrainConfig, *, loss_hook=None) -> Path:
             if config.eval_every and state["step"] % config.eval_every == 0:
                 evaluate(epoch_float)
                 last_eval_step = state["step"]
-                _save_checkpoint(model, optimizer, scheduler, state, out)
+                checkpoint()
                 if state["evals_since_best"] >= config.patience:
                     stop = f"early stop: no better val exec acc in {config.patience} evaluations"
                     break
@@ -561,12 +649,12 @@ def train(config: TrainConfig, *, loss_hook=None) -> Path:
                 last_eval_step = state["step"]
                 if state["evals_since_best"] >= config.patience:
                     stop = f"early stop: no better val exec acc in {config.patience} evaluations"
-        _save_checkpoint(model, optimizer, scheduler, state, out)
+        checkpoint()
     if last_eval_step != state["step"]:
         evaluate(state["epoch"] + state["batch"] / max(1, batches_per_epoch))
     state["stopped"] = stop or "completed"
     state["skipped"] = guard.skipped
-    _save_checkpoint(model, optimizer, scheduler, state, out)
+    checkpoint()
     for name in ADAPTER_FILES:  # <out> itself is the best adapter
         shutil.copy2(out / "best" / name, out / name)
     summary = {
@@ -574,6 +662,7 @@ def train(config: TrainConfig, *, loss_hook=None) -> Path:
         "total_steps_planned": total_steps, "epochs_completed": state["epoch"], "stopped": state["stopped"],
         "skipped_nonfinite_steps": guard.skipped, "trainable_params": trainable, "total_params": total,
         "peak_vram_gb": _peak_vram_gb(device), "train_time_s": round(time.monotonic() - started, 1),
+        "train_time_all_calls_s": round(state["train_time_s"], 1), "time_budget_s": config.time_budget_s,
         "data_hash": prep.data_hash, "n_train": len(train_records), "n_validation": len(val_records),
     }
     (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
