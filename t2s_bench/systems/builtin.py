@@ -158,12 +158,19 @@ def finetuned(adapter=None, model=None, backend=None, dataset_name=None, **optio
     sys_opts, b_opts = _split(options)
     if adapter is not None:
         meta = _adapter_meta(Path(adapter))
-        model = model or meta.get("base_model")
-        sys_opts.setdefault("template", meta.get("template", {}).get("version", "v1.0"))
-        sys_opts.setdefault("schema_format", meta.get("schema_format", "ddl"))
+        trained = meta.get("config", meta)  # train_config.json keeps the TrainConfig under "config"
+        model = model or trained.get("base")
+        if not model or not (Path(model).exists() or not str(model).startswith("/")):
+            raise FileNotFoundError(
+                f"finetuned: the adapter's base model {model!r} is not here (trained on another machine?); "
+                "pass --model BASE (a HF folder, a .gguf file or a catalog name)"
+            )
+        sys_opts.setdefault("template", trained.get("template", "v1.0"))
+        formats = trained.get("schema_formats") or ["ddl"]
+        sys_opts.setdefault("schema_format", formats[0])
         b_opts["adapter"] = str(adapter)
-        if meta.get("gguf_file"):
-            b_opts.setdefault("gguf_file", meta["gguf_file"])
+        if trained.get("gguf_file") and not str(model).endswith(".gguf"):
+            b_opts.setdefault("gguf_file", trained["gguf_file"])
         backend = backend or "transformers"
     return PromptedSystem("finetuned", make_backend(model, backend, **b_opts), **sys_opts)
 
