@@ -260,3 +260,55 @@ def test_full_run_accepts_no_resume_and_keeps_a_folder_per_builder(tmp_path):
     lora = train_config(build_parser().parse_args(["--base", "b", "--spider-dir", "s", "--out", "o"]), "b",
                         tmp_path, 5.0)
     assert lora.resume is True and lora.out == str(tmp_path / "adapter") and lora.time_budget_s == 10.0
+
+
+# ---------------------------------------------------------------- NaN probe
+
+
+@pytest.mark.slow  # about 60 s on 2 shared CPU cores: eight replays of the step, every module hooked
+def test_nan_probe_finds_an_injected_nan_gradient_at_padded_positions(tiny_model, tmp_path):
+    """A forward hook makes layer 1's input-norm gradient NaN at padded positions only (the loss stays
+    finite, as in the H100 run): the trainer skips that step, the probe replays it and must name the module,
+    the padded positions, and see that the step is finite one example at a time (no padding)."""
+    from t2s_bench.training.nan_probe import probe
+
+    target = "layers.1.input_layernorm"
+    pad = {}
+
+    def inject(model):
+        decoder = model.get_base_model().model
+        decoder.register_forward_pre_hook(
+            lambda m, args, kwargs: pad.update(mask=kwargs["attention_mask"]), with_kwargs=True)
+        norm = dict(model.named_modules())[next(n for n, _ in model.named_modules() if n.endswith(target))]
+
+        def poison(module, args, output):
+            padded = (pad["mask"] == 0).unsqueeze(-1)
+            if padded.any():
+                output.register_hook(lambda g: g.masked_fill(padded, float("nan")))
+            return output
+        norm.register_forward_hook(poison)
+
+    config = _tiny_config(tiny_model, tmp_path, max_steps=4, lora_dropout=0.0)
+    report = probe(config, max_steps=4, on_model=inject)
+    assert report["first_nonfinite_step"] == report["analysed_step"] == 1
+    assert any(m["padded_positions"] for m in report["step"]["padding"])
+    v = report["variants"]
+    assert v["bf16_sdpa"]["finite"] is False and math.isfinite(v["bf16_sdpa"]["loss"])
+    assert v["bf16_sdpa"]["n_nonfinite_param_grads"] > 0
+    first = v["bf16_sdpa"]["hooks"]["first_nonfinite"]
+    assert first["module"].endswith(target) and first["where"] == "grad_input"
+    assert first["positions"]["only_padded_positions"] is True and first["positions"]["n_bad_at_padded"] > 0
+    assert v["bf16_sdpa_one_example_at_a_time"]["finite"] is True
+    assert v["fp32_eager"]["finite"] is False  # the injected fault does not depend on dtype or attention
+    assert "no padding removes it: padded (batched) inputs" in report["verdict"]
+    assert "non-finite only at padded positions" in report["verdict"]
+
+
+@pytest.mark.slow
+def test_nan_probe_reports_a_finite_replay_when_nothing_goes_wrong(tiny_model, tmp_path):
+    from t2s_bench.training.nan_probe import probe
+
+    report = probe(_tiny_config(tiny_model, tmp_path, max_steps=4), max_steps=2)
+    assert report["first_nonfinite_step"] is None and report["analysed_step"] == 2
+    assert all(v.get("finite", True) for v in report["variants"].values())
+    assert "not reproduced" in report["verdict"][0]
