@@ -312,3 +312,18 @@ def test_nan_probe_reports_a_finite_replay_when_nothing_goes_wrong(tiny_model, t
     assert report["first_nonfinite_step"] is None and report["analysed_step"] == 2
     assert all(v.get("finite", True) for v in report["variants"].values())
     assert "not reproduced" in report["verdict"][0]
+
+
+def test_attention_kernel_restriction_is_validated_and_a_no_op_on_cpu():
+    import torch
+
+    from t2s_bench.training.trainer import TrainConfig, attention_kernels
+
+    assert TrainConfig(base="x", out="y").sdpa_kernels == ("efficient", "math")
+    with attention_kernels(("efficient", "math"), torch.device("cpu")):
+        q = torch.randn(1, 2, 4, 8)
+        torch.nn.functional.scaled_dot_product_attention(q, q, q)
+    with pytest.raises(ValueError, match="unknown SDPA kernel"):
+        attention_kernels(("fastest",), torch.device("cpu"))
+    cfg = TrainConfig.from_dict({"base": "x", "out": "y", "sdpa_kernels": ["math"]})
+    assert cfg.sdpa_kernels == ("math",)

@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--no-initial-eval", action="store_true", help="skip validating the base model before step 0")
     p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--sdpa-kernels", default="efficient,math",
+                   help="SDPA kernels allowed in training, comma-separated, or 'default' for PyTorch's choice "
+                   "(which gave NaN gradients on an H100: results/nan-probe/)")
     p.add_argument("--gen-batch-size", type=int, default=128)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=200)
@@ -117,6 +120,7 @@ def train_config(args, base: str, work: Path, budget_left_s: float):
         max_length=args.max_length, eval_every=args.eval_every, gen_batch_size=args.gen_batch_size,
         exec_workers=args.workers, time_budget_s=max(10.0, budget_left_s),
         data_cache=str(work / "cache" / "training_data"), max_new_tokens=args.max_new_tokens,
+        sdpa_kernels=None if args.sdpa_kernels == "default" else tuple(args.sdpa_kernels.split(",")),
     )
 
 

@@ -59,6 +59,10 @@ class TrainConfig:
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = LORA_TARGETS
     gradient_checkpointing: bool = False
+    # SDPA kernels allowed while training on CUDA. PyTorch's default choice on an H100 (bf16, padded
+    # batches) gave NaN gradients at finite loss; the memory-efficient and math kernels did not
+    # (results/nan-probe/). None = PyTorch's default choice.
+    sdpa_kernels: tuple[str, ...] | None = ("efficient", "math")
     eval_every: int = 100  # optimizer steps; 0 = only at epoch ends
     patience: int = 3  # evaluations without a better val exec acc before stopping
     gen_batch_size: int = 64
@@ -82,7 +86,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
         d = dict(d)
-        for key in ("schema_formats", "lora_targets"):
+        for key in ("schema_formats", "lora_targets", "sdpa_kernels"):
             if key in d and d[key] is not None:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -139,6 +143,26 @@ def _device(config: TrainConfig):
     import torch
 
     return torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+SDPA_KERNELS = {"efficient": "EFFICIENT_ATTENTION", "math": "MATH", "flash": "FLASH_ATTENTION",
+                "cudnn": "CUDNN_ATTENTION"}
+
+
+def attention_kernels(names, device):
+    """A context restricting scaled-dot-product attention to `names` on CUDA (no-op elsewhere)."""
+    import contextlib
+
+    if not names:
+        return contextlib.nullcontext()
+    unknown = [n for n in names if n not in SDPA_KERNELS]
+    if unknown:
+        raise ValueError(f"unknown SDPA kernel(s) {unknown}; choose from {sorted(SDPA_KERNELS)}")
+    if getattr(device, "type", str(device)) != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([getattr(SDPBackend, SDPA_KERNELS[n]) for n in names])
 
 
 def build_model(config: TrainConfig, device):
@@ -603,8 +627,9 @@ def train(config: TrainConfig, *, loss_hook=None, before_step=None) -> Path:
             if before_step is not None and before_step(setup, state, group, micro):
                 reporter.close()
                 return out
-            result = optimizer_step(model, optimizer, micro, guard=guard, max_grad_norm=config.max_grad_norm,
-                                    step=state["step"], loss_hook=loss_hook)
+            with attention_kernels(config.sdpa_kernels, device):
+                result = optimizer_step(model, optimizer, micro, guard=guard, max_grad_norm=config.max_grad_norm,
+                                        step=state["step"], loss_hook=loss_hook)
             scheduler.step()
             state["batch"] += len(group)
             state["step"] += 1
