@@ -171,7 +171,7 @@ def run(cfg: RunConfig, system=None, dataset: Dataset | None = None) -> Path:
         log.warning("%d examples have no database file: they are scored as skipped", n_missing)
 
     if hasattr(getattr(system, "examples", None), "prefetch"):
-        system.examples.prefetch([t.example.question for t in tasks])
+        system.examples.prefetch(tasks)
 
     correct = total = 0
     gen_time = 0.0

@@ -14,7 +14,7 @@ score every prediction (execution accuracy, exact-set match, hardness, error cla
 resumable run directory. Re-running the same command resumes where a killed run stopped."""
 
 # CLI flag -> system/backend option name; None values are left to the defaults
-SYSTEM_FLAGS = ["k", "selection", "pool", "embedder", "template", "schema_format", "sample_rows",
+SYSTEM_FLAGS = ["k", "selection", "pool", "embedder", "masked", "template", "schema_format", "sample_rows",
                 "max_new_tokens", "overflow", "adapter", "seed"]
 BACKEND_FLAGS = ["n_ctx", "n_threads", "n_gpu_layers", "base_url", "device", "gen_batch_size", "gguf_file"]
 
@@ -46,6 +46,8 @@ def add_parser(sub) -> None:
     g.add_argument("--selection", choices=["random", "similarity", "masked"], help="few-shot selection (default masked)")
     g.add_argument("--pool", help="dataset the examples come from (default: spider-train for Spider, else the same dataset)")
     g.add_argument("--embedder", help="RAG embedding model (default all-minilm-l6-v2)")
+    g.add_argument("--unmasked-retrieval", dest="masked", action="store_false", default=None,
+                   help="RAG: embed the raw questions (default: schema words and values masked)")
     g.add_argument("--max-new-tokens", type=int, help="generation limit (default 256)")
     g.add_argument("--overflow", choices=["prune", "truncate", "drop"], help="context overflow strategy (default prune)")
     g.add_argument("--seed", type=int, help="seed for random example selection (default 42)")

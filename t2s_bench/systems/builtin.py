@@ -14,8 +14,9 @@ from t2s_bench.systems.prompted import PromptedSystem
 from t2s_bench.systems.selectors import ExampleSelector
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-gguf"
-# few-shot and RAG put examples in chat turns with their own schemas (see prompts/v2.0.jinja)
-FEW_SHOT_TEMPLATE = "v2.0"
+# few-shot and RAG put examples in chat turns with their own schemas, the target schema last
+# (see prompts/v2.0.jinja and v2.1.jinja for why)
+FEW_SHOT_TEMPLATE = "v2.1"
 
 
 def make_backend(model: str | None = None, backend: str | None = None, **options) -> Backend:
@@ -83,19 +84,29 @@ class PoolSource(_PoolSchemas):
 class RetrievalSource(_PoolSchemas):
     """RAG: nearest question/SQL pairs by sentence-embedding cosine similarity (other databases only)."""
 
-    def __init__(self, pool: Dataset, embedder: str | None = None):
+    def __init__(self, pool: Dataset, embedder: str | None = None, masked: bool = True):
         from t2s_bench.systems.embeddings import DEFAULT_EMBEDDER, Embedder
 
         self.pool = pool
         self.pool_name = pool.name
         self.embedder = Embedder(embedder or DEFAULT_EMBEDDER)
         self.examples = pool.examples
-        self.matrix = self.embedder.encode_cached([e.question for e in self.examples])
+        # masked: embed questions with schema words and values masked (DAIL-SQL's idea), so
+        # retrieval finds questions of the same shape rather than of the same topic
+        self.masked = masked
+        self.matrix = self.embedder.encode_cached(
+            [self._text(e.question, pool.schemas.get(e.db_id)) for e in self.examples]
+        )
         self.db_ids = np.array([e.db_id for e in self.examples])
         self._query_cache: dict[str, np.ndarray] = {}
 
+    def _text(self, question: str, schema) -> str:
+        from t2s_bench.systems.selectors import mask_question
+
+        return " ".join(mask_question(question, schema)) if self.masked else question
+
     def examples_for(self, task: Task, k: int) -> list[Example]:
-        q = task.example.question
+        q = self._text(task.example.question, task.schema)
         if q not in self._query_cache:
             self._query_cache[q] = self.embedder.encode([q])[0]
         sims = self.matrix @ self._query_cache[q]
@@ -103,14 +114,15 @@ class RetrievalSource(_PoolSchemas):
         best = [int(i) for i in np.argsort(-sims, kind="stable")[:k] if np.isfinite(sims[i])]
         return [self.examples[i] for i in reversed(best)]  # most similar last
 
-    def prefetch(self, questions: list[str]) -> None:
-        todo = [q for q in dict.fromkeys(questions) if q not in self._query_cache]
+    def prefetch(self, tasks: list[Task]) -> None:
+        texts = [self._text(t.example.question, t.schema) for t in tasks]
+        todo = [q for q in dict.fromkeys(texts) if q not in self._query_cache]
         if todo:
             for q, v in zip(todo, self.embedder.encode(todo)):
                 self._query_cache[q] = v
 
     def config(self) -> dict:
-        return {"pool": self.pool_name, "retriever": self.embedder.name}
+        return {"pool": self.pool_name, "retriever": self.embedder.name, "masked": self.masked}
 
 
 def resolve_pool(pool: str | None, dataset_name: str | None) -> Dataset:
@@ -143,10 +155,10 @@ def few_shot(model=None, backend=None, k=3, selection="masked", pool=None, seed=
 
 
 @register_system("rag")
-def rag(model=None, backend=None, k=3, pool=None, embedder=None, dataset_name=None, **options):
+def rag(model=None, backend=None, k=3, pool=None, embedder=None, masked=True, dataset_name=None, **options):
     sys_opts, b_opts = _split(options)
     sys_opts.setdefault("template", FEW_SHOT_TEMPLATE)
-    source = RetrievalSource(resolve_pool(pool, dataset_name), embedder)
+    source = RetrievalSource(resolve_pool(pool, dataset_name), embedder, masked=masked)
     return PromptedSystem("rag", make_backend(model, backend, **b_opts), k=k, examples=source, **sys_opts)
 
 
