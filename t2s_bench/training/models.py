@@ -16,7 +16,12 @@ log = logging.getLogger(__name__)
 
 
 def resolve_base(base: str, gguf_file: str | None = None) -> tuple[str, str | None]:
-    """(folder or hub id, GGUF file name or None). `base` may be a path to a .gguf file."""
+    """(folder or hub id, GGUF file name or None). `base` may be a path to a .gguf file or a
+    catalog name (`t2s-bench models list`), fetched on first use."""
+    from t2s_bench.backends.catalog import CATALOG, resolve_model
+
+    if base in CATALOG:
+        base = str(resolve_model(base))
     path = Path(base)
     if gguf_file is None and path.suffix == ".gguf":
         if not path.is_file():
