@@ -15,23 +15,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from t2s_bench.datasets.schema import Schema
+from t2s_bench.sql.parse import SQLParseError, parse_sql  # noqa: F401  (re-exported)
 
 DIALECT = "sqlite"
-
-
-class SQLParseError(ValueError):
-    """sqlglot could not parse the query."""
-
-
-def parse_sql(sql: str) -> exp.Expression:
-    """Parse one SQLite statement (a trailing semicolon is allowed)."""
-    try:
-        trees = [t for t in sqlglot.parse(sql, read=DIALECT) if t is not None]
-    except ParseError as e:
-        raise SQLParseError(f"cannot parse SQL: {e}") from e
-    if len(trees) != 1:
-        raise SQLParseError(f"expected one SQL statement, got {len(trees)}")
-    return trees[0]
 
 
 def normalize_sql(sql: str, schema: Schema | None = None) -> str:

@@ -30,7 +30,7 @@ def evaluate_adapter(base: str, adapter: Path, *, template: str, max_length: int
 
     from t2s_bench.datasets import load_dataset
     from t2s_bench.prompting import load_template
-    from t2s_bench.scoring import score_predictions, summarize
+    from t2s_bench.scoring import summarize
     from t2s_bench.training.data import PrepSettings, encode_split, end_of_turn_id, usable_examples
     from t2s_bench.training.models import load_model, load_tokenizer
     from t2s_bench.training.trainer import execution_accuracy, generate_sql

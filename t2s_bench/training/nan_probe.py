@@ -19,7 +19,6 @@ Writes $OUT/nan_probe.json (and logs to stdout).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
