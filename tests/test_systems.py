@@ -96,3 +96,34 @@ def test_zero_shot_end_to_end_on_the_tiny_gguf(tiny_model, tmp_path):
     assert all(r["error_class"] and r["exec_match"] is False for r in records)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["throughput"]["n_predicted"] == 6
+
+
+def test_rag_retrieves_from_other_databases_by_masked_question(tiny_model, demo):
+    from t2s_bench.backends.catalog import resolve_model_offline
+
+    if resolve_model_offline("all-minilm-l6-v2") is None:
+        pytest.skip("all-MiniLM-L6-v2 not available locally (t2s-bench models fetch all-minilm-l6-v2)")
+    system = get_system("rag", model=str(tiny_model.gguf_path), n_ctx=4096, k=2, dataset_name="demo")
+    assert system.config()["examples"]["masked"] is True
+    task = _task(demo, 5)
+    picks = system.examples.examples_for(task, 2)
+    assert len(picks) == 2 and all(p.db_id != task.example.db_id for p in picks)
+    # a question identical to a pool question (on another database) is retrieved first
+    from t2s_bench.datasets.spider import Example
+
+    other = next(e for e in demo.examples if e.db_id != task.example.db_id)
+    probe = Task(Example(999, task.example.db_id, other.question, ""), task.schema, task.db_path)
+    assert system.examples.examples_for(probe, 1)[0].index == other.index
+
+
+def test_seeded_sample_is_stable_and_respects_filters():
+    from t2s_bench.runner import select_examples
+
+    data = load_dataset("demo")
+    a = select_examples(data, RunConfig(sample=10, sample_seed=3))
+    b = select_examples(data, RunConfig(sample=10, sample_seed=3))
+    c = select_examples(data, RunConfig(sample=10, sample_seed=4))
+    assert [e.index for e in a.examples] == [e.index for e in b.examples] != [e.index for e in c.examples]
+    db = data.examples[0].db_id
+    d = select_examples(data, RunConfig(sample=5, db_ids=[db]))
+    assert len(d) == 5 and {e.db_id for e in d.examples} == {db}
