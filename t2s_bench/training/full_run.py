@@ -124,25 +124,33 @@ def train_config(args, base: str, work: Path, budget_left_s: float):
     )
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    work, out = Path(args.work), Path(args.out)
+def prepare_work(args, work: Path, out: Path) -> str:
+    """Folders, environment, and the base model: a GGUF is de-quantised once into a plain HF folder
+    under `work` (later loads take seconds). Returns the base to train on."""
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     os.environ["T2S_SPIDER_DIR"] = str(Path(args.spider_dir).resolve())
     os.environ.setdefault("T2S_CACHE_DIR", str(work / "cache"))
     import torch
 
-    from t2s_bench.training import train
     from t2s_bench.training.models import materialize_hf, resolve_base
 
+    if resolve_base(args.base)[1]:
+        return str(materialize_hf(args.base, None, work / "base_hf", dtype=torch.bfloat16))
+    return args.base
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    work, out = Path(args.work), Path(args.out)
     started = time.monotonic()
-    base = args.base
-    if resolve_base(base)[1]:  # de-quantize the GGUF once into a plain HF folder: later loads take seconds
-        base = str(materialize_hf(base, None, work / "base_hf", dtype=torch.bfloat16))
-        log.info("base ready at %s after %.0fs", base, time.monotonic() - started)
+    base = prepare_work(args, work, out)
+    log.info("base ready at %s after %.0fs", base, time.monotonic() - started)
+
+    from t2s_bench.training import train
+
     config = train_config(args, base, work, args.time_budget_s - (time.monotonic() - started))
     adapter = train(config)
     summary = json.loads((adapter / "train_summary.json").read_text())

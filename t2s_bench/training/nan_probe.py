@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
@@ -349,7 +348,7 @@ def probe(config, *, max_steps: int, expected: dict | None = None, on_model=None
 
 
 def main(argv=None) -> int:
-    from t2s_bench.training.full_run import build_parser, train_config
+    from t2s_bench.training.full_run import build_parser, prepare_work, train_config
 
     p = build_parser()
     p.description = __doc__
@@ -359,18 +358,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     work, out = Path(args.work), Path(args.out)
-    work.mkdir(parents=True, exist_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    os.environ["T2S_SPIDER_DIR"] = str(Path(args.spider_dir).resolve())
-    os.environ.setdefault("T2S_CACHE_DIR", str(work / "cache"))
-    import torch
-
-    from t2s_bench.training.models import materialize_hf, resolve_base
-
     started = time.monotonic()
-    base = args.base
-    if resolve_base(base)[1]:
-        base = str(materialize_hf(base, None, work / "base_hf", dtype=torch.bfloat16))
+    base = prepare_work(args, work, out)
+
     expected = None
     if args.expect:
         expected = json.loads(Path(args.expect).read_text().splitlines()[0])
