@@ -23,7 +23,6 @@ Measured in one run, on the same machine:
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
@@ -31,11 +30,11 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 from t2s_bench.datasets import Dataset, Example, load_dataset
 from t2s_bench.execution import GoldCache
+from t2s_bench.scoring.exec_match import results_equal_by_definition
 from t2s_bench.scoring import ExecMatchOptions, score_predictions, summarize
 from t2s_bench.scoring.score import prepare_for_execution
 from t2s_bench.sql.parse import clear_caches, has_order_by
@@ -58,18 +57,6 @@ def build_predictions(dataset: Dataset) -> tuple[Dataset, dict[int, str]]:
     return Dataset("bench", examples, dataset.schemas, dataset.db_dir), preds
 
 
-def naive_result_eq(gold: list, pred: list, order_matters: bool) -> bool:
-    if not gold and not pred:
-        return True
-    if len(gold) != len(pred) or len(gold[0]) != len(pred[0]):
-        return False
-    for perm in itertools.permutations(range(len(gold[0]))):
-        permuted = [tuple(r[i] for i in perm) for r in pred]
-        if (gold == permuted) if order_matters else (Counter(gold) == Counter(permuted)):
-            return True
-    return False
-
-
 def naive_score(dataset: Dataset, preds: dict[int, str]) -> list[bool]:
     """The straightforward scorer: per example a fresh connection, gold and prediction executed in
     this process, a brute-force permutation comparison, then hardness, exact match and error class
@@ -89,7 +76,7 @@ def naive_score(dataset: Dataset, preds: dict[int, str]) -> list[bool]:
             gold = con.execute(gold_sql).fetchall()
             try:
                 pred = con.execute(pred_sql).fetchall()
-                verdict = naive_result_eq(gold, pred, has_order_by(gold_sql))
+                verdict = results_equal_by_definition(gold, pred, has_order_by(gold_sql))
             except sqlite3.Error:
                 verdict = False
         finally:

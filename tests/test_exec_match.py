@@ -3,7 +3,6 @@ brute-force reference, and end to end through score_predictions on a real SQLite
 
 from __future__ import annotations
 
-import itertools
 import random
 import sqlite3
 import time
@@ -13,26 +12,13 @@ import pytest
 
 from t2s_bench.datasets import Dataset, Example, Schema
 from t2s_bench.execution import ExecResult
+from t2s_bench.scoring.exec_match import results_equal_by_definition as brute_force
 from t2s_bench.scoring import ExecMatchOptions, exec_match, results_equal, score_predictions, summarize
 
 
 def ok(rows, columns=None):
     cols = columns or [f"c{i}" for i in range(len(rows[0]) if rows else 0)]
     return ExecResult(rows=[tuple(r) for r in rows], columns=cols)
-
-
-def brute_force(gold, pred, order_matters):
-    """The official definition, literally: some column permutation makes the rows equal (as lists
-    when order matters, as multisets otherwise)."""
-    if not gold and not pred:
-        return True
-    if len(gold) != len(pred) or len(gold[0]) != len(pred[0]):
-        return False
-    for perm in itertools.permutations(range(len(gold[0]))):
-        permuted = [tuple(r[i] for i in perm) for r in pred]
-        if (gold == permuted) if order_matters else (Counter(gold) == Counter(permuted)):
-            return True
-    return False
 
 
 def test_column_order_is_free_row_order_only_when_asked():
