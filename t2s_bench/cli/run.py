@@ -13,8 +13,8 @@ score every prediction (execution accuracy, exact-set match, hardness, error cla
 resumable run directory. Re-running the same command resumes where a killed run stopped."""
 
 # CLI flag -> system/backend option name; None values are left to the defaults
-SYSTEM_FLAGS = ["k", "selection", "pool", "embedder", "masked", "template", "schema_format", "sample_rows",
-                "max_new_tokens", "overflow", "adapter", "seed"]
+SYSTEM_FLAGS = ["k", "selection", "pool", "embedder", "masked", "skeleton_rerank", "template", "schema_format",
+                "sample_rows", "max_new_tokens", "overflow", "repair", "adapter", "seed"]
 BACKEND_FLAGS = ["n_ctx", "n_threads", "n_gpu_layers", "base_url", "device", "gen_batch_size", "gguf_file"]
 
 
@@ -47,6 +47,11 @@ def add_parser(sub) -> None:
     g.add_argument("--embedder", help="RAG embedding model (default all-minilm-l6-v2)")
     g.add_argument("--unmasked-retrieval", dest="masked", action="store_false", default=None,
                    help="RAG: embed the raw questions (default: schema words and values masked)")
+    g.add_argument("--skeleton-rerank", action="store_true", default=None,
+                   help="few-shot/RAG: draft a zero-shot answer first and prefer examples whose SQL has its "
+                        "skeleton (DAIL-SQL selection; one extra generation per question)")
+    g.add_argument("--repair", type=int, help="rounds of execution-guided repair: a query that fails on the "
+                                              "database is asked again with SQLite's error (default 0)")
     g.add_argument("--max-new-tokens", type=int, help="generation limit (default 256)")
     g.add_argument("--overflow", choices=["prune", "truncate", "drop"], help="context overflow strategy (default prune)")
     g.add_argument("--seed", type=int, help="seed for random example selection (default 42)")

@@ -6,10 +6,11 @@ from t2s_bench.prompting.templates import (
     FewShotExample,
     PromptTemplate,
     available_templates,
+    load_follow_up,
     load_template,
 )
 
 __all__ = [
     "FORMATS", "serialize_schema", "DEFAULT_TEMPLATE", "FewShotExample", "PromptTemplate",
-    "available_templates", "load_template",
+    "available_templates", "load_follow_up", "load_template",
 ]

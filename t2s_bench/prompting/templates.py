@@ -62,8 +62,35 @@ class PromptTemplate:
         return {"version": self.version, "sha256": self.sha256, "path": str(self.path)}
 
 
+class FollowUpTemplate:
+    """A one-turn template (block `user`) for follow-up messages, e.g. `prompts/repair-v1.0.jinja`."""
+
+    def __init__(self, path: Path):
+        self.path, self.version = path, path.stem
+        source = path.read_text(encoding="utf-8")
+        self.sha256 = hashlib.sha256(source.encode()).hexdigest()
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+        self._template = env.from_string(source)
+        if "user" not in self._template.blocks:
+            raise ValueError(f"follow-up template {path} lacks block 'user'")
+
+    def render(self, **variables) -> dict[str, str]:
+        text = "".join(self._template.blocks["user"](self._template.new_context(variables))).strip()
+        return {"role": "user", "content": text}
+
+    def info(self) -> dict:
+        return {"version": self.version, "sha256": self.sha256}
+
+
+def load_follow_up(name: str) -> FollowUpTemplate:
+    path = paths.prompts_dir() / f"{name}.jinja"
+    if not path.is_file():
+        raise FileNotFoundError(f"follow-up template {name!r} not found in {paths.prompts_dir()}")
+    return FollowUpTemplate(path)
+
+
 def available_templates() -> list[str]:
-    return sorted(p.stem for p in paths.prompts_dir().glob("*.jinja"))
+    return sorted(p.stem for p in paths.prompts_dir().glob("v*.jinja"))
 
 
 def load_template(name_or_path: str = DEFAULT_TEMPLATE) -> PromptTemplate:

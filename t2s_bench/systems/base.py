@@ -32,6 +32,7 @@ class Prediction:
     completion_tokens: int = 0
     latency_s: float = 0.0
     error: str | None = None  # e.g. prompt overflow, backend failure
+    trace: list[dict] = field(default_factory=list)  # earlier generations: zero-shot draft, repaired answers
 
     def to_json(self) -> dict:
         return asdict(self)

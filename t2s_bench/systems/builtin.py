@@ -11,7 +11,7 @@ from t2s_bench.datasets import Dataset, load_dataset
 from t2s_bench.datasets.spider import Example
 from t2s_bench.systems.base import Task, register_system
 from t2s_bench.systems.prompted import PromptedSystem
-from t2s_bench.systems.selectors import ExampleSelector
+from t2s_bench.systems.selectors import SKELETON_SEARCH, SKELETON_THRESHOLD, ExampleSelector, rerank_by_skeleton
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-gguf"
 # few-shot and RAG put examples in chat turns with their own schemas, the target schema last
@@ -67,27 +67,36 @@ class _PoolSchemas:
 
 
 class PoolSource(_PoolSchemas):
-    """Few-shot examples from a training pool, chosen by an ExampleSelector."""
+    """Few-shot examples from a training pool, chosen by an ExampleSelector; with `skeleton`,
+    re-ranked by the SQL skeleton of a zero-shot draft (DAIL-SQL's selection)."""
 
-    def __init__(self, pool: Dataset, method: str, seed: int = 42):
+    def __init__(self, pool: Dataset, method: str, seed: int = 42, skeleton: bool = False):
         self.pool = pool
         self.pool_name, self.method, self.seed = pool.name, method, seed
+        self.needs_draft = skeleton
         self.selector = ExampleSelector(pool.examples, pool.schemas, method=method, seed=seed)
 
-    def examples_for(self, task: Task, k: int) -> list[Example]:
-        return self.selector.select(task.example, task.schema, k)
+    def examples_for(self, task: Task, k: int, draft: str | None = None) -> list[Example]:
+        if not self.needs_draft:
+            return self.selector.select(task.example, task.schema, k)
+        ranked = self.selector.ranked(task.example, task.schema, max(k, SKELETON_SEARCH))
+        return rerank_by_skeleton(ranked, draft or "", k)
 
     def config(self) -> dict:
-        return {"pool": self.pool_name, "selection": self.method, "seed": self.seed}
+        cfg = {"pool": self.pool_name, "selection": self.method, "seed": self.seed}
+        if self.needs_draft:
+            cfg["skeleton_rerank"] = {"search": SKELETON_SEARCH, "threshold": SKELETON_THRESHOLD}
+        return cfg
 
 
 class RetrievalSource(_PoolSchemas):
     """RAG: nearest question/SQL pairs by sentence-embedding cosine similarity (other databases only)."""
 
-    def __init__(self, pool: Dataset, embedder: str | None = None, masked: bool = True):
+    def __init__(self, pool: Dataset, embedder: str | None = None, masked: bool = True, skeleton: bool = False):
         from t2s_bench.systems.embeddings import DEFAULT_EMBEDDER, Embedder
 
         self.pool = pool
+        self.needs_draft = skeleton
         self.pool_name = pool.name
         self.embedder = Embedder(embedder or DEFAULT_EMBEDDER)
         self.examples = pool.examples
@@ -105,14 +114,18 @@ class RetrievalSource(_PoolSchemas):
 
         return " ".join(mask_question(question, schema)) if self.masked else question
 
-    def examples_for(self, task: Task, k: int) -> list[Example]:
+    def examples_for(self, task: Task, k: int, draft: str | None = None) -> list[Example]:
         q = self._text(task.example.question, task.schema)
         if q not in self._query_cache:
             self._query_cache[q] = self.embedder.encode([q])[0]
         sims = self.matrix @ self._query_cache[q]
         sims[self.db_ids == task.example.db_id] = -np.inf
-        best = [int(i) for i in np.argsort(-sims, kind="stable")[:k] if np.isfinite(sims[i])]
-        return [self.examples[i] for i in reversed(best)]  # most similar last
+        n = max(k, SKELETON_SEARCH) if self.needs_draft else k
+        best = [int(i) for i in np.argsort(-sims, kind="stable")[:n] if np.isfinite(sims[i])]
+        ranked = [self.examples[i] for i in best]
+        if self.needs_draft:
+            return rerank_by_skeleton(ranked, draft or "", k)
+        return list(reversed(ranked))  # most similar last
 
     def prefetch(self, tasks: list[Task]) -> None:
         texts = [self._text(t.example.question, t.schema) for t in tasks]
@@ -122,7 +135,10 @@ class RetrievalSource(_PoolSchemas):
                 self._query_cache[q] = v
 
     def config(self) -> dict:
-        return {"pool": self.pool_name, "retriever": self.embedder.name, "masked": self.masked}
+        cfg = {"pool": self.pool_name, "retriever": self.embedder.name, "masked": self.masked}
+        if self.needs_draft:
+            cfg["skeleton_rerank"] = {"search": SKELETON_SEARCH, "threshold": SKELETON_THRESHOLD}
+        return cfg
 
 
 def resolve_pool(pool: str | None, dataset_name: str | None) -> Dataset:
@@ -134,7 +150,7 @@ def resolve_pool(pool: str | None, dataset_name: str | None) -> Dataset:
 
 def _split(options: dict) -> tuple[dict, dict]:
     """Separate system options from backend options."""
-    system_keys = {"template", "schema_format", "sample_rows", "max_new_tokens", "overflow"}
+    system_keys = {"template", "schema_format", "sample_rows", "max_new_tokens", "overflow", "repair"}
     sys_opts = {k: v for k, v in options.items() if k in system_keys and v is not None}
     backend_opts = {k: v for k, v in options.items() if k not in system_keys}
     return sys_opts, backend_opts
@@ -147,18 +163,20 @@ def zero_shot(model=None, backend=None, dataset_name=None, **options) -> Prompte
 
 
 @register_system("few-shot")
-def few_shot(model=None, backend=None, k=3, selection="masked", pool=None, seed=42, dataset_name=None, **options):
+def few_shot(model=None, backend=None, k=3, selection="masked", pool=None, seed=42, skeleton_rerank=False,
+             dataset_name=None, **options):
     sys_opts, b_opts = _split(options)
     sys_opts.setdefault("template", FEW_SHOT_TEMPLATE)
-    source = PoolSource(resolve_pool(pool, dataset_name), selection, seed)
+    source = PoolSource(resolve_pool(pool, dataset_name), selection, seed, skeleton=skeleton_rerank)
     return PromptedSystem("few-shot", make_backend(model, backend, **b_opts), k=k, examples=source, **sys_opts)
 
 
 @register_system("rag")
-def rag(model=None, backend=None, k=3, pool=None, embedder=None, masked=True, dataset_name=None, **options):
+def rag(model=None, backend=None, k=3, pool=None, embedder=None, masked=True, skeleton_rerank=False,
+        dataset_name=None, **options):
     sys_opts, b_opts = _split(options)
     sys_opts.setdefault("template", FEW_SHOT_TEMPLATE)
-    source = RetrievalSource(resolve_pool(pool, dataset_name), embedder, masked=masked)
+    source = RetrievalSource(resolve_pool(pool, dataset_name), embedder, masked=masked, skeleton=skeleton_rerank)
     return PromptedSystem("rag", make_backend(model, backend, **b_opts), k=k, examples=source, **sys_opts)
 
 

@@ -1,6 +1,7 @@
 """A prompted system: template + schema (+ examples) -> backend -> extracted SQL.
 
 zero-shot, few-shot, RAG and fine-tuned systems are this one class with different example sources.
+Optional stages: a zero-shot draft that guides example selection, and execution-guided repair.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import Callable, Protocol
 
 from t2s_bench.backends.base import Backend, GenerationRequest
 from t2s_bench.datasets.spider import Example
-from t2s_bench.prompting import FewShotExample, load_template, serialize_schema
+from t2s_bench.prompting import FewShotExample, load_follow_up, load_template, serialize_schema
 from t2s_bench.systems.base import Prediction, Task
 from t2s_bench.systems.extract import extract_sql
+from t2s_bench.systems.repair import CHECK_TIMEOUT_S, REPAIR_TEMPLATE, execution_error, repair_messages
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,9 @@ OVERFLOW_STRATEGIES = ("prune", "truncate", "drop")
 
 
 class ExampleSource(Protocol):
-    def examples_for(self, task: Task, k: int) -> list[Example]: ...
+    needs_draft: bool  # examples chosen with a zero-shot draft of the answer (DAIL-SQL)
+
+    def examples_for(self, task: Task, k: int, draft: str | None = None) -> list[Example]: ...
 
     def schema_text(self, example: Example) -> str:
         """The example's own schema, pruned to the tables its SQL uses (compact form)."""
@@ -43,6 +47,7 @@ class PromptedSystem:
         examples: ExampleSource | None = None,
         max_new_tokens: int = 256,
         overflow: str = "prune",
+        repair: int = 0,
     ):
         if overflow not in OVERFLOW_STRATEGIES:
             raise ValueError(f"unknown overflow strategy {overflow!r}; choose from {OVERFLOW_STRATEGIES}")
@@ -52,6 +57,8 @@ class PromptedSystem:
         self.template = load_template(template)
         self.schema_format, self.sample_rows = schema_format, sample_rows
         self.k, self.examples, self.max_new_tokens, self.overflow = k, examples, max_new_tokens, overflow
+        self.repair = repair  # rounds of execution-guided repair (0: off)
+        self.follow_up = load_follow_up(REPAIR_TEMPLATE) if repair else None
 
     def config(self) -> dict:
         return {
@@ -64,6 +71,9 @@ class PromptedSystem:
             "examples": self.examples.config() if self.examples else None,
             "max_new_tokens": self.max_new_tokens,
             "overflow": self.overflow,
+            **({"draft": "zero-shot, same template without examples"} if self.needs_draft else {}),
+            **({"repair": {"rounds": self.repair, "template": self.follow_up.info(),
+                           "check_timeout_s": CHECK_TIMEOUT_S}} if self.repair else {}),
         }
 
     # -- prompt building -------------------------------------------------------------
@@ -82,9 +92,12 @@ class PromptedSystem:
         ]
         return self.template.render(schema=schema_text, question=task.example.question, examples=few)
 
-    def build_prompt(self, task: Task) -> tuple[list[dict], str | None]:
+    def build_prompt(self, task: Task, draft: str | None = None) -> tuple[list[dict], str | None]:
         """Messages that fit the context window, or (messages, error) when they cannot."""
-        shots = self.examples.examples_for(task, self.k) if self.k else []
+        return self._fit(task, self._shots(task, draft))
+
+    def _fit(self, task: Task, shots: list[Example]) -> tuple[list[dict], str | None]:
+        """The prompt with these examples, shrunk by the overflow strategy when it is too long."""
         budget = self.backend.context_window - self.max_new_tokens
         messages = self._render(task, self.schema_format, shots)
         if self.backend.count_tokens(messages) <= budget:
@@ -118,41 +131,120 @@ class PromptedSystem:
 
     # -- prediction ------------------------------------------------------------------
     def predict(self, tasks: list[Task]) -> list[Prediction]:
+        """Stages, each one batched backend call: [zero-shot draft] -> answer -> [repair rounds]."""
+        drafts: dict[int, Prediction] = {}
+        if self.needs_draft:
+            drafts = dict(enumerate(self._generate(tasks, [self._fit(t, []) for t in tasks])))
+        prompts = []
+        for i, task in enumerate(tasks):
+            shots = self._shots(task, drafts[i].sql if i in drafts else None)
+            prompts.append(self._fit(task, shots))
+        preds = self._generate(tasks, prompts)
+        for i, draft in drafts.items():
+            _absorb(preds[i], draft, "draft")
+        if self.repair:
+            self._repair(tasks, preds)
+        return preds
+
+    @property
+    def needs_draft(self) -> bool:
+        return bool(self.k and getattr(self.examples, "needs_draft", False))
+
+    def _shots(self, task: Task, draft: str | None) -> list[Example]:
+        if not self.k:
+            return []
+        if self.needs_draft:
+            return self.examples.examples_for(task, self.k, draft=draft)
+        return self.examples.examples_for(task, self.k)
+
+    def _generate(self, tasks: list[Task], prompts: list[tuple[list[dict], str | None]]) -> list[Prediction]:
+        """One batched backend call for the prompts that fit; errors stay per example."""
         preds: list[Prediction | None] = [None] * len(tasks)
         requests, slots = [], []
-        for i, task in enumerate(tasks):
-            messages, error = self.build_prompt(task)
+        for i, (task, (messages, error)) in enumerate(zip(tasks, prompts)):
             if error:
                 preds[i] = Prediction(task.example.index, task.example.db_id, "", prompt=messages, error=error)
                 continue
             requests.append(GenerationRequest(messages=messages, max_tokens=self.max_new_tokens))
             slots.append(i)
-        if requests:
-            start = time.perf_counter()
-            try:
-                gens = self.backend.generate(requests)
-            except Exception as e:  # a backend failure is recorded per example, never lost
-                log.exception("backend failed on a batch of %d", len(requests))
-                gens = None
-                err = f"backend error: {type(e).__name__}: {e}"
+        if not requests:
+            return preds  # type: ignore[return-value]
+        start = time.perf_counter()
+        try:
+            gens = self.backend.generate(requests)
+        except Exception as e:  # a backend failure is recorded per example, never lost
+            log.exception("backend failed on a batch of %d", len(requests))
+            err, share = f"backend error: {type(e).__name__}: {e}", (time.perf_counter() - start) / len(slots)
             for j, i in enumerate(slots):
-                task = tasks[i]
-                if gens is None:
-                    preds[i] = Prediction(task.example.index, task.example.db_id, "", prompt=requests[j].messages, error=err,
-                                          latency_s=(time.perf_counter() - start) / len(slots))
-                    continue
-                g = gens[j]
-                preds[i] = Prediction(
-                    index=task.example.index,
-                    db_id=task.example.db_id,
-                    sql=extract_sql(g.text),
-                    raw_output=g.text,
-                    prompt=requests[j].messages,
-                    prompt_tokens=g.prompt_tokens,
-                    completion_tokens=g.completion_tokens,
-                    latency_s=g.latency_s,
-                )
+                ex = tasks[i].example
+                preds[i] = Prediction(ex.index, ex.db_id, "", prompt=requests[j].messages, error=err, latency_s=share)
+            return preds  # type: ignore[return-value]
+        for j, i in enumerate(slots):
+            g, ex = gens[j], tasks[i].example
+            preds[i] = Prediction(
+                index=ex.index,
+                db_id=ex.db_id,
+                sql=extract_sql(g.text),
+                raw_output=g.text,
+                prompt=requests[j].messages,
+                prompt_tokens=g.prompt_tokens,
+                completion_tokens=g.completion_tokens,
+                latency_s=g.latency_s,
+                error=g.error,
+            )
         return preds  # type: ignore[return-value]
+
+    def _repair(self, tasks: list[Task], preds: list[Prediction]) -> None:
+        """Up to `self.repair` rounds: an answer that fails on its database goes back to the model with
+        SQLite's error; the first retry that runs replaces it, otherwise the first answer stays."""
+        budget = self.backend.context_window - self.max_new_tokens
+        open_: dict[int, tuple[list[dict], str, str]] = {}  # i -> (conversation, failed answer, its error)
+        for i, (task, pred) in enumerate(zip(tasks, preds)):
+            error = None if pred.error else execution_error(pred.sql, task.db_path)
+            if error:
+                open_[i] = (pred.prompt, pred.raw_output.strip() or pred.sql, error)
+        first_error = {i: error for i, (_, _, error) in open_.items()}
+        attempts: dict[int, list[dict]] = {i: [] for i in open_}
+        for _ in range(self.repair):
+            todo, prompts = [], []
+            for i, (messages, answer, error) in open_.items():
+                follow = repair_messages(messages, answer, error, self.follow_up)
+                if self.backend.count_tokens(follow) <= budget:
+                    todo.append(i)
+                    prompts.append((follow, None))
+            if not todo:
+                return
+            still_open = {}
+            for i, retry in zip(todo, self._generate([tasks[i] for i in todo], prompts)):
+                error = retry.error or execution_error(retry.sql, tasks[i].db_path)
+                if error is None:
+                    first = preds[i]
+                    retry.trace = [*first.trace, _trace_entry("answer", first, first_error[i]), *attempts[i]]
+                    _add_cost(retry, first)
+                    preds[i] = retry
+                    continue
+                attempts[i].append(_trace_entry("repair", retry, error))
+                _add_cost(preds[i], retry)
+                still_open[i] = (retry.prompt, retry.raw_output.strip() or retry.sql, error)
+            open_ = still_open
+        for i in open_:
+            preds[i].trace.extend(attempts[i])
+
+
+def _trace_entry(stage: str, pred: Prediction, error: str | None) -> dict:
+    return {"stage": stage, "sql": pred.sql, "raw_output": pred.raw_output, "error": error or pred.error}
+
+
+def _add_cost(pred: Prediction, other: Prediction) -> None:
+    pred.prompt_tokens += other.prompt_tokens
+    pred.completion_tokens += other.completion_tokens
+    pred.latency_s += other.latency_s
+
+
+def _absorb(pred: Prediction, earlier: Prediction, stage: str) -> None:
+    """Fold an earlier generation of the same example into `pred`: its cost and a trace entry."""
+    pred.trace = [*earlier.trace, _trace_entry(stage, earlier, None), *pred.trace]
+    _add_cost(pred, earlier)
 
 
 def _tidy(sql: str) -> str:

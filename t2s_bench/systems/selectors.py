@@ -86,11 +86,35 @@ class ExampleSelector:
             self._index = TfidfIndex([mask_question(e.question, schemas.get(e.db_id)) for e in pool])
 
     def select(self, example: Example, schema: Schema, k: int) -> list[Example]:
+        """k examples, most similar last (nearest the question); random ones in the order drawn."""
+        picks = self.ranked(example, schema, k)
+        return picks if self.method == "random" else list(reversed(picks))
+
+    def ranked(self, example: Example, schema: Schema, n: int) -> list[Example]:
+        """Up to n examples from other databases, most similar first."""
         allowed = [i for i, e in enumerate(self.pool) if e.db_id != example.db_id]
         if self.method == "random":
             rng = random.Random(f"{self.seed}:{example.db_id}:{example.index}")
-            return [self.pool[i] for i in rng.sample(allowed, min(k, len(allowed)))]
+            return [self.pool[i] for i in rng.sample(allowed, min(n, len(allowed)))]
         tokens = words(example.question) if self.method == "similarity" else mask_question(example.question, schema)
         scores = self._index.scores(tokens)
-        best = sorted(allowed, key=lambda i: (-scores[i], i))[:k]
-        return [self.pool[i] for i in reversed(best)]  # most similar last, nearest the question
+        return [self.pool[i] for i in sorted(allowed, key=lambda i: (-scores[i], i))[:n]]
+
+
+# DAIL-SQL's second criterion: among the candidates nearest by question, prefer those whose SQL has
+# the shape of a zero-shot draft of the answer.
+SKELETON_SEARCH = 100  # candidates (nearest by question) that the skeleton re-ranking looks at
+SKELETON_THRESHOLD = 0.7  # skeleton similarity an example needs to be preferred
+
+
+def rerank_by_skeleton(ranked: list[Example], draft_sql: str, k: int,
+                       threshold: float = SKELETON_THRESHOLD) -> list[Example]:
+    """k of `ranked` (best first): those whose SQL skeleton is similar to the draft's, in question
+    order, then the rest in question order; returned most similar last, like `select`."""
+    from t2s_bench.sql.skeleton import skeleton_similarity
+
+    if not draft_sql:
+        return list(reversed(ranked[:k]))
+    close = [e for e in ranked if skeleton_similarity(draft_sql, e.query) >= threshold]
+    chosen = (close + [e for e in ranked if e not in close])[:k]
+    return list(reversed(chosen))

@@ -1,0 +1,31 @@
+"""Execution-guided repair: run a predicted query read-only on its database; when SQLite rejects it,
+ask the model once more with the error message (the conversation continues with one follow-up turn).
+
+Only the target database is used, never the gold query: this is inference, not scoring.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPAIR_TEMPLATE = "repair-v1.0"
+CHECK_TIMEOUT_S = 5.0
+
+
+def execution_error(sql: str, db_path: Path | None, timeout: float = CHECK_TIMEOUT_S) -> str | None:
+    """Why `sql` fails on the database, or None when it runs (a slow query is not an error)."""
+    from t2s_bench.execution import execute
+
+    if not sql.strip():
+        return "the answer contains no SQL query"
+    if db_path is None:
+        return None
+    result = execute(db_path, sql, timeout=timeout, max_rows=1)
+    if result.timed_out:
+        return None
+    return result.error
+
+
+def repair_messages(messages: list[dict], answer: str, error: str, follow_up) -> list[dict]:
+    """The prompt for one repair round: the conversation so far, the failed answer, the error."""
+    return [*messages, {"role": "assistant", "content": answer}, follow_up.render(error=error, sql=answer)]
