@@ -5,11 +5,17 @@ object serves every request, so llama-cpp-python keeps the KV cache of the longe
 shared with the previous prompt: consecutive prompts that share their system message
 (instructions + schema) only evaluate the question. `reuse_prefix=False` resets the state
 before each request (the naive baseline).
+
+`parallel=N` (N > 1; the default on the CPU) decodes up to N requests together instead: the
+requests of one `generate` call are grouped by their first message (the system turn), and each
+group runs in parallel llama.cpp sequences that share the prefix's KV cells
+(`llama_cpp_batch.PrefixSharingDecoder`); the shared prefix stays cached between calls.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -22,6 +28,8 @@ from t2s_bench.backends.catalog import CATALOG, default_model, file_fingerprint,
 
 log = logging.getLogger(__name__)
 _PARAMS_LOCK = threading.Lock()
+# sequences decoded together on the CPU when `parallel` is not given (see benchmarks/bench_prefix_cache.py)
+DEFAULT_CPU_PARALLEL = 8
 
 
 def _cpu_has_amx() -> bool:
@@ -95,6 +103,7 @@ class LlamaCppBackend(Backend):
         n_batch: int = 512,
         seed: int = 0,
         reuse_prefix: bool = True,
+        parallel: int | None = None,
         chat_template: str | None = None,
         extra_buffers: bool | None = None,
         verbose: bool = False,
@@ -114,19 +123,34 @@ class LlamaCppBackend(Backend):
         self.n_gpu_layers = n_gpu_layers
         self.seed = seed
         self.reuse_prefix = reuse_prefix
+        if parallel is None:
+            parallel = DEFAULT_CPU_PARALLEL if n_gpu_layers == 0 else 1
+        if parallel < 1:
+            raise ValueError(f"parallel must be >= 1, got {parallel}")
+        # the naive baseline is one request at a time by definition
+        self.parallel = parallel if reuse_prefix else 1
         self.extra_buffers = extra_buffers if extra_buffers is not None else not _cpu_has_amx()
+        # with parallel decoding the `Llama` only tokenizes: a small context, the decoder has its own
+        own_ctx = n_ctx if self.parallel == 1 else min(n_ctx, 256)
         with _model_params(use_extra_bufts=self.extra_buffers):
             self._llm = Llama(
                 model_path=str(self.model_path),
-                n_ctx=n_ctx,
-                n_batch=min(n_batch, n_ctx),
+                n_ctx=own_ctx,
+                n_batch=min(n_batch, own_ctx),
                 n_threads=self.n_threads,
                 n_threads_batch=self.n_threads,
                 n_gpu_layers=n_gpu_layers,
                 seed=seed,
                 verbose=verbose,
             )
-        self.context_window = self._llm.n_ctx()
+        self._decoder = None
+        if self.parallel > 1:
+            from t2s_bench.backends.llama_cpp_batch import PrefixSharingDecoder
+
+            self._decoder = PrefixSharingDecoder(
+                self._llm, parallel=self.parallel, n_ctx=n_ctx, n_threads=self.n_threads, n_ubatch=min(n_batch, n_ctx)
+            )
+        self.context_window = self._decoder.n_ctx if self._decoder else self._llm.n_ctx()
         self.chat_template = chat_template or self._llm.metadata.get("tokenizer.chat_template")
         if not self.chat_template:
             raise ValueError(f"{self.model_path.name} has no tokenizer.chat_template; pass chat_template=")
@@ -167,15 +191,61 @@ class LlamaCppBackend(Backend):
         return n
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        if self._decoder is not None:
+            return self._generate_batched(requests)
         return [self._generate_one(r) for r in requests]
+
+    def _too_long(self, n_tokens: int, elapsed: float) -> Generation:
+        return Generation("", n_tokens, 0, elapsed, None,
+                          f"prompt of {n_tokens} tokens does not fit the context window of {self.context_window}")
+
+    def _generate_batched(self, requests: list[GenerationRequest]) -> list[Generation]:
+        """Requests grouped by first message; each group decoded together (see llama_cpp_batch).
+
+        A request's latency_s is its tokenization time plus its share of its group's wall time."""
+        from t2s_bench.backends.llama_cpp_batch import BatchItem
+
+        results: list[Generation | None] = [None] * len(requests)
+        groups: dict[str, list[tuple[int, BatchItem, float]]] = {}
+        for i, request in enumerate(requests):
+            start = time.perf_counter()
+            tokens = self.tokenize_chat(request.messages)
+            room = self.context_window - len(tokens)
+            if room < 1:
+                results[i] = self._too_long(len(tokens), time.perf_counter() - start)
+                continue
+            item = BatchItem(tokens, min(request.max_tokens, room), request.stop)
+            key = json.dumps(request.messages[:1], sort_keys=True)
+            groups.setdefault(key, []).append((i, item, time.perf_counter() - start))
+        for members in groups.values():
+            start = time.perf_counter()
+            items = [item for _, item, _ in members]
+            try:
+                outs = self._decoder.run(items)
+            except (RuntimeError, ValueError) as e:
+                self._decoder.reset()
+                share = (time.perf_counter() - start) / len(members)
+                for i, item, tok_s in members:
+                    results[i] = Generation("", len(item.tokens), 0, tok_s + share, None, f"llama.cpp: {e}")
+                continue
+            for (i, item, tok_s), out in zip(members, outs):
+                self.prefix_stats["prompt_tokens"] += len(item.tokens)
+                self.prefix_stats["reused_tokens"] += out.reused_tokens
+                results[i] = Generation(
+                    text=out.text,
+                    prompt_tokens=len(item.tokens),
+                    completion_tokens=out.completion_tokens,
+                    latency_s=tok_s + out.latency_s,
+                    finish_reason=out.finish_reason,
+                )
+        return results  # type: ignore[return-value]
 
     def _generate_one(self, request: GenerationRequest) -> Generation:
         start = time.perf_counter()
         tokens = self.tokenize_chat(request.messages)
         room = self.context_window - len(tokens)
         if room < 1:
-            return Generation("", len(tokens), 0, time.perf_counter() - start, None,
-                              f"prompt of {len(tokens)} tokens does not fit the context window of {self.context_window}")
+            return self._too_long(len(tokens), time.perf_counter() - start)
         if not self.reuse_prefix:
             self._llm.reset()
         self.prefix_stats["prompt_tokens"] += len(tokens)
@@ -224,12 +294,16 @@ class LlamaCppBackend(Backend):
                 "extra_buffers": self.extra_buffers,
                 "seed": self.seed,
                 "reuse_prefix": self.reuse_prefix,
+                "parallel": self.parallel,
                 "temperature": 0.0,
             },
             "llama_cpp_python": llama_cpp.__version__,
         }
 
     def close(self) -> None:
+        if getattr(self, "_decoder", None) is not None:
+            self._decoder.close()  # before the model it runs on
+            self._decoder = None
         if getattr(self, "_llm", None) is not None:
             self._llm.close()
             self._llm = None
