@@ -156,3 +156,69 @@ def test_cli_flags_reach_the_system_options():
     args = parser.parse_args(["run", "--system", "rag", "--repair", "1", "--skeleton-rerank"])
     cfg = run_cli.build_run_config(args)
     assert cfg.system_options["repair"] == 1 and cfg.system_options["skeleton_rerank"] is True
+
+
+# ---------------------------------------------------------------- execution voting
+
+def test_execution_vote_picks_the_largest_group_of_equal_results(demo):
+    from t2s_bench.systems.vote import execution_vote
+
+    db = demo.db_path("school")
+    sqls = ["SELECT count(*) FROM teacher",  # alone
+            "SELECT count(*) FROM student",
+            "SELECT count(student_id) FROM student",  # same result as the one above
+            "SELECT nope FROM student"]  # fails: never counted
+    chosen, groups = execution_vote(sqls, db)
+    assert chosen == 1 and groups == [[1, 2], [0]]
+    assert execution_vote(["SELECT 1", "SELECT 2"], db)[0] == 0  # a tie goes to the first member
+    assert execution_vote(["SELECT nope", "", "SELECT x FROM y"], db) == (0, [])  # none runs: first member
+    # column order and row order do not split a group (the scorer's result equality)
+    chosen, groups = execution_vote(["SELECT name, salary FROM teacher ORDER BY salary",
+                                     "SELECT salary, name FROM teacher ORDER BY name",
+                                     "SELECT name FROM teacher"], db)
+    assert groups[0] == [0, 1]
+
+
+def _member_run(root, name, sqls: dict[int, str]):
+    import json
+
+    run = root / name
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config_hash": name, "run": {"system": name}}))
+    with open(run / "predictions.jsonl", "w") as f:
+        for index, sql in sqls.items():
+            f.write(json.dumps({"index": index, "db_id": "school", "sql": sql, "prompt_tokens": 3,
+                                "completion_tokens": 2, "latency_s": 0.1}) + "\n")
+    return run
+
+
+def test_vote_system_runs_through_the_runner_and_records_each_member(demo, tmp_path):
+    import json
+
+    from t2s_bench.runner import RunConfig, run
+
+    right, wrong = demo.examples[0].query, "SELECT count(*) FROM teacher"
+    a = _member_run(tmp_path, "a", {0: wrong, 1: demo.examples[1].query})
+    b = _member_run(tmp_path, "b", {0: right, 1: "SELECT nope"})
+    c = _member_run(tmp_path, "c", {0: right})  # no prediction for example 1
+    out = run(RunConfig(system="vote", dataset="demo", limit=2, progress=False, out=str(tmp_path / "vote"),
+                        system_options={"members": [str(a), str(b), str(c)]}))
+    preds = {p["index"]: p for p in map(json.loads, (out / "predictions.jsonl").read_text().splitlines())}
+    assert preds[0]["sql"] == right and preds[0]["trace"][-1]["groups"] == [[1, 2], [0]]
+    assert preds[1]["sql"] == demo.examples[1].query and preds[1]["prompt_tokens"] == 6
+    assert preds[1]["trace"][2]["error"] == "no prediction in this run"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["levels"]["all"]["n_exec_correct"] == 2  # both votes chose a right answer
+    config = json.loads((out / "config.json").read_text())
+    assert [m["config_hash"] for m in config["system"]["members"]] == ["a", "b", "c"]
+
+
+def test_vote_needs_run_directories(tmp_path):
+    from t2s_bench.systems import get_system
+
+    with pytest.raises(ValueError, match="at least two"):
+        get_system("vote", members=[str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        get_system("vote", members=[str(tmp_path), str(tmp_path)])
+    with pytest.raises(ValueError, match="only --members"):
+        get_system("vote", members=[str(tmp_path)] * 2, k=3)

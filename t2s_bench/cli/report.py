@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", "-o", help="output file (default: reports/<first run>.<format>)")
     p.add_argument("--format", "-f", choices=["html", "md", "json"], default=None,
                    help="output format (default: from --out's suffix, else html)")
-    p.add_argument("--baseline", help="run name (directory name) to compare the others against (default: first)")
+    p.add_argument("--baseline", help="run (its directory or directory name) to compare the others against (default: first)")
     p.add_argument("--title", help="report title")
     p.add_argument("--dataset", help="dataset name whose schemas to use (default: from the runs' config.json)")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
@@ -38,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"run directory not found: {d}")
     runs = load_runs(args.runs, dataset=args.dataset)
     out = Path(args.out) if args.out else Path("reports") / f"{runs[0].name}.{fmt}"
-    path = render_report(runs, out, baseline=args.baseline, fmt=fmt, title=args.title,
+    baseline = args.baseline
+    if baseline and Path(baseline).is_dir():  # a run directory path names the run by its folder
+        baseline = Path(baseline).resolve().name
+    path = render_report(runs, out, baseline=baseline, fmt=fmt, title=args.title,
                          n_resamples=args.resamples, seed=args.seed)
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return 0

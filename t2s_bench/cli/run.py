@@ -14,8 +14,8 @@ resumable run directory. Re-running the same command resumes where a killed run 
 
 # CLI flag -> system/backend option name; None values are left to the defaults
 SYSTEM_FLAGS = ["k", "selection", "pool", "embedder", "masked", "skeleton_rerank", "template", "schema_format",
-                "sample_rows", "max_new_tokens", "overflow", "repair", "adapter", "seed"]
-BACKEND_FLAGS = ["n_ctx", "n_threads", "n_gpu_layers", "base_url", "device", "gen_batch_size", "gguf_file"]
+                "sample_rows", "max_new_tokens", "overflow", "repair", "adapter", "seed", "members"]
+BACKEND_FLAGS = ["n_ctx", "n_threads", "parallel", "n_gpu_layers", "base_url", "device", "gen_batch_size", "gguf_file"]
 
 
 def add_parser(sub) -> None:
@@ -52,6 +52,8 @@ def add_parser(sub) -> None:
                         "skeleton (DAIL-SQL selection; one extra generation per question)")
     g.add_argument("--repair", type=int, help="rounds of execution-guided repair: a query that fails on the "
                                               "database is asked again with SQLite's error (default 0)")
+    g.add_argument("--members", nargs="+", metavar="RUN_DIR",
+                   help="vote: run directories whose predictions are combined by execution voting")
     g.add_argument("--max-new-tokens", type=int, help="generation limit (default 256)")
     g.add_argument("--overflow", choices=["prune", "truncate", "drop"], help="context overflow strategy (default prune)")
     g.add_argument("--seed", type=int, help="seed for random example selection (default 42)")
@@ -60,6 +62,9 @@ def add_parser(sub) -> None:
     b.add_argument("--gguf-file", help="GGUF file name inside a HF folder, loaded de-quantised by transformers")
     b.add_argument("--n-ctx", type=int, help="llama.cpp context window")
     b.add_argument("--n-threads", type=int, help="llama.cpp CPU threads")
+    b.add_argument("--parallel", type=int,
+                   help="llama.cpp: questions decoded together in parallel sequences sharing the prompt prefix "
+                        "(default 8 on CPU, 1 with GPU offload)")
     b.add_argument("--n-gpu-layers", type=int, help="llama.cpp layers offloaded to the GPU (-1: all)")
     b.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     b.add_argument("--device", help="transformers device (cuda, cpu)")

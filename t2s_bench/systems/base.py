@@ -74,7 +74,7 @@ def load_plugins() -> None:
 
 
 def get_system(name: str, **config) -> System:
-    from t2s_bench.systems import builtin  # noqa: F401  (registers the built-in systems)
+    from t2s_bench.systems import builtin, vote  # noqa: F401  (registers the built-in systems)
 
     load_plugins()
 
