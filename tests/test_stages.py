@@ -222,3 +222,20 @@ def test_vote_needs_run_directories(tmp_path):
         get_system("vote", members=[str(tmp_path), str(tmp_path)])
     with pytest.raises(ValueError, match="only --members"):
         get_system("vote", members=[str(tmp_path)] * 2, k=3)
+
+
+def test_few_shot_votes_over_disjoint_example_sets(demo):
+    replies = iter(["SELECT count(*) FROM teacher", "SELECT count(*) FROM student", "SELECT count(student_id) FROM student"])
+    backend = ScriptedBackend(lambda m: next(replies))
+    system = PromptedSystem("few-shot", backend, template="v2.1", k=2, examples=PoolSource(demo, "masked"), votes=3)
+    (pred,) = system.predict(_tasks(demo, [0]))
+    (batch,) = backend.batches  # all three example sets in one batched call
+    shown = [[m["content"] for m in messages[1:-1:2]] for messages in batch]
+    assert len(shown) == 3 and all(len(s) == 2 for s in shown)
+    assert len({q for s in shown for q in s}) == 6  # disjoint sets
+    ranked = PoolSource(demo, "masked").examples_for(_tasks(demo, [0])[0], 2)
+    assert all(e.question in "".join(shown[0]) for e in ranked)  # the best set first
+    assert pred.sql == "SELECT count(*) FROM student" and pred.trace[-1] == {"stage": "vote", "groups": [[1, 2], [0]], "chosen": 1}
+    assert pred.prompt_tokens == 30 and system.config()["votes"]["example_sets"] == 3
+    with pytest.raises(ValueError, match="needs few-shot examples"):
+        PromptedSystem("zero-shot", backend, votes=3)

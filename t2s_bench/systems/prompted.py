@@ -16,6 +16,7 @@ from t2s_bench.prompting import FewShotExample, load_follow_up, load_template, s
 from t2s_bench.systems.base import Prediction, Task
 from t2s_bench.systems.extract import extract_sql
 from t2s_bench.systems.repair import CHECK_TIMEOUT_S, REPAIR_TEMPLATE, execution_error, repair_messages
+from t2s_bench.systems.vote import execution_vote
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class PromptedSystem:
         max_new_tokens: int = 256,
         overflow: str = "prune",
         repair: int = 0,
+        votes: int = 1,
     ):
         if overflow not in OVERFLOW_STRATEGIES:
             raise ValueError(f"unknown overflow strategy {overflow!r}; choose from {OVERFLOW_STRATEGIES}")
@@ -57,6 +59,10 @@ class PromptedSystem:
         self.template = load_template(template)
         self.schema_format, self.sample_rows = schema_format, sample_rows
         self.k, self.examples, self.max_new_tokens, self.overflow = k, examples, max_new_tokens, overflow
+        if votes > 1 and not (k and examples is not None):
+            raise ValueError(f"system {name!r}: votes={votes} needs few-shot examples (k > 0): "
+                             "greedy zero-shot gives one answer per prompt")
+        self.votes = votes  # answers from `votes` disjoint example sets, chosen by execution voting
         self.repair = repair  # rounds of execution-guided repair (0: off)
         self.follow_up = load_follow_up(REPAIR_TEMPLATE) if repair else None
 
@@ -72,6 +78,8 @@ class PromptedSystem:
             "max_new_tokens": self.max_new_tokens,
             "overflow": self.overflow,
             **({"draft": "zero-shot, same template without examples"} if self.needs_draft else {}),
+            **({"votes": {"example_sets": self.votes, "rule": "execution vote, ties to the best-ranked set"}}
+               if self.votes > 1 else {}),
             **({"repair": {"rounds": self.repair, "template": self.follow_up.info(),
                            "check_timeout_s": CHECK_TIMEOUT_S}} if self.repair else {}),
         }
@@ -135,11 +143,11 @@ class PromptedSystem:
         drafts: dict[int, Prediction] = {}
         if self.needs_draft:
             drafts = dict(enumerate(self._generate(tasks, [self._fit(t, []) for t in tasks])))
-        prompts = []
-        for i, task in enumerate(tasks):
-            shots = self._shots(task, drafts[i].sql if i in drafts else None)
-            prompts.append(self._fit(task, shots))
-        preds = self._generate(tasks, prompts)
+        if self.votes > 1:
+            preds = self._vote(tasks, drafts)
+        else:
+            prompts = [self._fit(task, self._shots(task, _sql(drafts.get(i)))) for i, task in enumerate(tasks)]
+            preds = self._generate(tasks, prompts)
         for i, draft in drafts.items():
             _absorb(preds[i], draft, "draft")
         if self.repair:
@@ -150,12 +158,37 @@ class PromptedSystem:
     def needs_draft(self) -> bool:
         return bool(self.k and getattr(self.examples, "needs_draft", False))
 
-    def _shots(self, task: Task, draft: str | None) -> list[Example]:
+    def _shots(self, task: Task, draft: str | None, n: int | None = None) -> list[Example]:
+        """n (default k) examples for the task, most similar last."""
         if not self.k:
             return []
         if self.needs_draft:
-            return self.examples.examples_for(task, self.k, draft=draft)
-        return self.examples.examples_for(task, self.k)
+            return self.examples.examples_for(task, n or self.k, draft=draft)
+        return self.examples.examples_for(task, n or self.k)
+
+    def _vote(self, tasks: list[Task], drafts: dict[int, Prediction]) -> list[Prediction]:
+        """One answer per example set (the k best, the next k, ...), then execution voting."""
+        owners, prompts = [], []
+        for i, task in enumerate(tasks):
+            best_first = self._shots(task, _sql(drafts.get(i)), n=self.k * self.votes)[::-1]
+            for j in range(self.votes):
+                window = best_first[j * self.k:(j + 1) * self.k][::-1]
+                if window or j == 0:
+                    owners.append(i)
+                    prompts.append(self._fit(task, window))
+        candidates = self._generate([tasks[i] for i in owners], prompts)
+        preds = []
+        for i, task in enumerate(tasks):
+            mine = [c for owner, c in zip(owners, candidates) if owner == i]
+            chosen, groups = execution_vote([c.sql if not c.error else "" for c in mine], task.db_path)
+            pred = mine[chosen]
+            for n, other in enumerate(mine):
+                if n != chosen:
+                    _add_cost(pred, other)
+            pred.trace = [*[_trace_entry(f"candidate {n}", c, None) for n, c in enumerate(mine)],
+                          {"stage": "vote", "groups": groups, "chosen": chosen}]
+            preds.append(pred)
+        return preds
 
     def _generate(self, tasks: list[Task], prompts: list[tuple[list[dict], str | None]]) -> list[Prediction]:
         """One batched backend call for the prompts that fit; errors stay per example."""
@@ -229,6 +262,10 @@ class PromptedSystem:
             open_ = still_open
         for i in open_:
             preds[i].trace.extend(attempts[i])
+
+
+def _sql(pred: Prediction | None) -> str | None:
+    return pred.sql if pred is not None else None
 
 
 def _trace_entry(stage: str, pred: Prediction, error: str | None) -> dict:
