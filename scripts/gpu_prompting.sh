@@ -20,17 +20,8 @@ WORK=${WORK:-/root/t2s}
 WHEELS=${WHEELS:-.whl}
 mkdir -p "$OUT" "$WORK/runs" /tmp/site
 
-if [ -d "$WHEELS" ]; then
-  for whl in "$WHEELS"/*.whl; do
-    [ -f "$whl" ] || continue
-    mark="/tmp/site/.installed-$(basename "$whl")"
-    if [ ! -f "$mark" ]; then
-      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$whl"
-      touch "$mark"
-    fi
-  done
-fi
-export PYTHONPATH="$PWD:/tmp/site:${PYTHONPATH:-}" T2S_SPIDER_DIR="$(cd "$SPIDER_DIR" && pwd)" T2S_CACHE_DIR="$WORK/cache"
+. "$(dirname "$0")/gpu_wheels.sh"  # wheels -> /tmp/site, PYTHONPATH
+export T2S_SPIDER_DIR="$(cd "$SPIDER_DIR" && pwd)" T2S_CACHE_DIR="$WORK/cache"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 

@@ -21,18 +21,7 @@ BUILDER=${BUILDER:-lora}
 MODE=${MODE:-train}
 mkdir -p "$OUT" "$WORK" /tmp/site
 
-# each wheel once (a marker per file), so a wheel brought by a later call is still installed
-if [ -d "$WHEELS" ]; then
-  for whl in "$WHEELS"/*.whl; do
-    [ -f "$whl" ] || continue
-    mark="/tmp/site/.installed-$(basename "$whl")"
-    if [ ! -f "$mark" ]; then
-      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$whl"
-      touch "$mark"
-    fi
-  done
-fi
-export PYTHONPATH="$PWD:/tmp/site:${PYTHONPATH:-}"
+. "$(dirname "$0")/gpu_wheels.sh"  # wheels -> /tmp/site, PYTHONPATH
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
