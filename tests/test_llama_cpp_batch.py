@@ -161,3 +161,13 @@ def test_real_qwen_batched_writes_the_same_sql_as_sequential(qwen_gguf):
         assert batched.prefix_stats["reused_tokens"] >= 4 * batched.count_tokens(reqs[0].messages[:1]) - 4
     assert all(g.error is None and g.finish_reason == "stop" and "select" in g.text.lower() for g in got)
     assert [g.text for g in got] == [g.text for g in want] == [g.text for g in again]
+
+
+def test_parallel_width_follows_the_share_of_the_prompt_that_is_shared(batched):
+    from t2s_bench.backends.llama_cpp_batch import BatchItem
+
+    prefix = list(range(100))
+    short = [BatchItem(prefix + [7] * 20, 8, None), BatchItem(prefix + [9] * 30, 8, None)]
+    long_ = [BatchItem(prefix + [7] * 400, 8, None), BatchItem(prefix + [9] * 300, 8, None)]
+    assert batched._decoder.width(prefix, short) == 4  # zero-shot shape: schema shared, question own
+    assert batched._decoder.width(prefix, long_) == 1  # few-shot shape: examples own, decode one at a time

@@ -168,6 +168,14 @@ class PrefixSharingDecoder:
 
     # ------------------------------------------------------------------ generation
 
+    def width(self, prefix: list[int], items: list[BatchItem]) -> int:
+        """Sequences decoded together: `parallel` when the shared prefix is at least as long as the
+        average unshared part, else 1. In a unified KV cache every token attends over all sequences'
+        cells, so long unshared suffixes (few-shot prompts: ~50 shared of ~450 tokens) made parallel
+        decoding 1.3x slower than one at a time, while zero-shot prompts (~250 shared, ~30 own) gain."""
+        unshared = sum(len(it.tokens) - len(prefix) for it in items) / len(items)
+        return self.parallel if len(prefix) >= unshared else 1
+
     def run(self, items: list[BatchItem]) -> list[BatchResult]:
         """Generate for `items` (which should share a prefix), `parallel` sequences at a time.
 
@@ -187,7 +195,7 @@ class PrefixSharingDecoder:
         kv_room = self.n_ctx - len(prefix)
         reserved = 0
         pending = deque(range(n))
-        free_seqs = list(range(self.parallel, 0, -1))
+        free_seqs = list(range(self.width(prefix, items), 0, -1))
         active: list[_Sequence] = []
         done: dict[int, _Sequence] = {}
         try:
