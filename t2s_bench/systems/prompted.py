@@ -139,7 +139,8 @@ class PromptedSystem:
 
     # -- prediction ------------------------------------------------------------------
     def predict(self, tasks: list[Task]) -> list[Prediction]:
-        """Stages, each one batched backend call: [zero-shot draft] -> answer -> [repair rounds]."""
+        """Stages, each one batched backend call: [zero-shot draft] -> answer (or one answer per example
+        set, then an execution vote) -> [repair rounds]."""
         drafts: dict[int, Prediction] = {}
         if self.needs_draft:
             drafts = dict(enumerate(self._generate(tasks, [self._fit(t, []) for t in tasks])))
@@ -246,7 +247,7 @@ class PromptedSystem:
                     todo.append(i)
                     prompts.append((follow, None))
             if not todo:
-                return
+                break
             still_open = {}
             for i, retry in zip(todo, self._generate([tasks[i] for i in todo], prompts)):
                 error = retry.error or execution_error(retry.sql, tasks[i].db_path)
