@@ -239,3 +239,18 @@ def test_few_shot_votes_over_disjoint_example_sets(demo):
     assert pred.prompt_tokens == 30 and system.config()["votes"]["example_sets"] == 3
     with pytest.raises(ValueError, match="needs few-shot examples"):
         PromptedSystem("zero-shot", backend, votes=3)
+
+
+def test_repair_v1_1_shows_the_columns_of_the_tables_the_query_uses(demo):
+    backend = ScriptedBackend(lambda m: "SELECT count(*) FROM student" if "fails" in m[-1]["content"]
+                              else "SELECT T1.nope FROM student AS T1 JOIN course AS T2 ON T1.x = T2.y")
+    system = PromptedSystem("zero-shot", backend, repair=1, repair_template="repair-v1.1")
+    (pred,) = system.predict(_tasks(demo, [0]))
+    follow_up = pred.prompt[-1]["content"]
+    assert pred.sql == "SELECT count(*) FROM student"
+    assert "student(" in follow_up and "course(" in follow_up and "teacher(" not in follow_up
+    assert system.config()["repair"]["template"]["version"] == "repair-v1.1"
+    # a query naming no existing table gets every table of the database
+    backend2 = ScriptedBackend(lambda m: "SELECT 1" if "fails" in m[-1]["content"] else "SELECT a FROM pupils")
+    (pred2,) = PromptedSystem("zero-shot", backend2, repair=1, repair_template="repair-v1.1").predict(_tasks(demo, [0]))
+    assert all(f"{t.name}(" in pred2.prompt[-1]["content"] for t in demo.schema("school").tables)

@@ -14,7 +14,7 @@ resumable run directory. Re-running the same command resumes where a killed run 
 
 # CLI flag -> system/backend option name; None values are left to the defaults
 SYSTEM_FLAGS = ["k", "selection", "pool", "embedder", "masked", "skeleton_rerank", "template", "schema_format",
-                "sample_rows", "max_new_tokens", "overflow", "repair", "votes", "adapter", "seed", "members"]
+                "sample_rows", "max_new_tokens", "overflow", "repair", "repair_template", "votes", "adapter", "seed", "members"]
 BACKEND_FLAGS = ["n_ctx", "n_threads", "parallel", "n_gpu_layers", "base_url", "device", "gen_batch_size", "gguf_file"]
 
 
@@ -52,6 +52,8 @@ def add_parser(sub) -> None:
                         "skeleton (DAIL-SQL selection; one extra generation per question)")
     g.add_argument("--repair", type=int, help="rounds of execution-guided repair: a query that fails on the "
                                               "database is asked again with SQLite's error (default 0)")
+    g.add_argument("--repair-template", help="follow-up template of the repair turn (default repair-v1.0; "
+                                             "repair-v1.1 adds the columns of the tables the query uses)")
     g.add_argument("--votes", type=int, help="few-shot/RAG: answer with N disjoint example sets (the k nearest, "
                                              "the next k, ...) and keep the answer whose result most agree on")
     g.add_argument("--members", nargs="+", metavar="RUN_DIR",

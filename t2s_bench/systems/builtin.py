@@ -150,7 +150,7 @@ def resolve_pool(pool: str | None, dataset_name: str | None) -> Dataset:
 
 def _split(options: dict) -> tuple[dict, dict]:
     """Separate system options from backend options."""
-    system_keys = {"template", "schema_format", "sample_rows", "max_new_tokens", "overflow", "repair", "votes"}
+    system_keys = {"template", "schema_format", "sample_rows", "max_new_tokens", "overflow", "repair", "repair_template", "votes"}
     sys_opts = {k: v for k, v in options.items() if k in system_keys and v is not None}
     backend_opts = {k: v for k, v in options.items() if k not in system_keys}
     return sys_opts, backend_opts

@@ -49,6 +49,7 @@ class PromptedSystem:
         max_new_tokens: int = 256,
         overflow: str = "prune",
         repair: int = 0,
+        repair_template: str = REPAIR_TEMPLATE,
         votes: int = 1,
     ):
         if overflow not in OVERFLOW_STRATEGIES:
@@ -64,7 +65,7 @@ class PromptedSystem:
                              "greedy zero-shot gives one answer per prompt")
         self.votes = votes  # answers from `votes` disjoint example sets, chosen by execution voting
         self.repair = repair  # rounds of execution-guided repair (0: off)
-        self.follow_up = load_follow_up(REPAIR_TEMPLATE) if repair else None
+        self.follow_up = load_follow_up(repair_template) if repair else None
 
     def config(self) -> dict:
         return {
@@ -242,7 +243,7 @@ class PromptedSystem:
         for _ in range(self.repair):
             todo, prompts = [], []
             for i, (messages, answer, error) in open_.items():
-                follow = repair_messages(messages, answer, error, self.follow_up)
+                follow = repair_messages(messages, answer, error, self.follow_up, tasks[i].schema)
                 if self.backend.count_tokens(follow) <= budget:
                     todo.append(i)
                     prompts.append((follow, None))

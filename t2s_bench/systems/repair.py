@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPAIR_TEMPLATE = "repair-v1.0"
+REPAIR_TEMPLATE = "repair-v1.0"  # repair-v1.1 adds the used tables' columns
 CHECK_TIMEOUT_S = 5.0
 
 
@@ -26,6 +26,17 @@ def execution_error(sql: str, db_path: Path | None, timeout: float = CHECK_TIMEO
     return result.error
 
 
-def repair_messages(messages: list[dict], answer: str, error: str, follow_up) -> list[dict]:
+def tables_hint(sql: str, schema) -> str:
+    """Compact schema of the tables `sql` reads that exist in `schema` (all tables when none do)."""
+    from t2s_bench.prompting import serialize_schema
+    from t2s_bench.systems.builtin import tables_used
+
+    known = {t.name.lower() for t in schema.tables}
+    used = [t for t in tables_used(sql) if t.lower() in known]
+    return serialize_schema(schema, "compact", tables=used or None)
+
+
+def repair_messages(messages: list[dict], answer: str, error: str, follow_up, schema=None) -> list[dict]:
     """The prompt for one repair round: the conversation so far, the failed answer, the error."""
-    return [*messages, {"role": "assistant", "content": answer}, follow_up.render(error=error, sql=answer)]
+    hint = tables_hint(answer, schema) if schema is not None else ""
+    return [*messages, {"role": "assistant", "content": answer}, follow_up.render(error=error, sql=answer, tables=hint)]
