@@ -9,7 +9,8 @@ before each request (the naive baseline).
 `parallel=N` (N > 1; the default on the CPU) decodes up to N requests together instead: the
 requests of one `generate` call are grouped by their first message (the system turn), and each
 group runs in parallel llama.cpp sequences that share the prefix's KV cells
-(`llama_cpp_batch.PrefixSharingDecoder`); the shared prefix stays cached between calls.
+(`llama_cpp_batch.PrefixSharingDecoder`) when the shared prefix is at least as long as the rest of
+its prompts (otherwise one at a time, in the same decoder); the shared prefix stays cached between calls.
 """
 
 from __future__ import annotations
