@@ -7,7 +7,7 @@ import pytest
 from t2s_bench.datasets import load_dataset
 from t2s_bench.runner import RunConfig, run
 from t2s_bench.systems import Task, get_system
-from t2s_bench.systems.builtin import tables_used
+from t2s_bench.sql.parse import tables_used
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 't2s-bench[gguf]')")
 

@@ -184,12 +184,9 @@ class LlamaCppBackend(Backend):
     # -------------------------------------------------------------- generation
 
     def _cached_prefix(self, tokens: list[int]) -> int:
-        n = 0
-        for a, b in zip(self._llm.input_ids[: self._llm.n_tokens], tokens):
-            if a != b:
-                break
-            n += 1
-        return n
+        from t2s_bench.backends.llama_cpp_batch import common_prefix_length
+
+        return common_prefix_length(self._llm.input_ids[: self._llm.n_tokens], tokens)
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         if self._decoder is not None:

@@ -27,14 +27,17 @@ class FewShotExample:
     schema: str = ""  # the example's own (pruned) schema text; used by chat-turn templates
 
 
+def _compile(path: Path) -> tuple[jinja2.Template, str]:
+    """The Jinja template in `path` (undefined variables are errors) and the file's sha256."""
+    source = path.read_text(encoding="utf-8")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    return env.from_string(source), hashlib.sha256(source.encode()).hexdigest()
+
+
 class PromptTemplate:
     def __init__(self, path: Path):
-        self.path = path
-        self.version = path.stem
-        source = path.read_text(encoding="utf-8")
-        self.sha256 = hashlib.sha256(source.encode()).hexdigest()
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
-        self._template = env.from_string(source)
+        self.path, self.version = path, path.stem
+        self._template, self.sha256 = _compile(path)
         missing = {"system", "user"} - set(self._template.blocks)
         if missing:
             raise ValueError(f"prompt template {path} lacks block(s) {sorted(missing)}")
@@ -67,10 +70,7 @@ class FollowUpTemplate:
 
     def __init__(self, path: Path):
         self.path, self.version = path, path.stem
-        source = path.read_text(encoding="utf-8")
-        self.sha256 = hashlib.sha256(source.encode()).hexdigest()
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
-        self._template = env.from_string(source)
+        self._template, self.sha256 = _compile(path)
         if "user" not in self._template.blocks:
             raise ValueError(f"follow-up template {path} lacks block 'user'")
 

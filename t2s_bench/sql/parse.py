@@ -122,3 +122,12 @@ def clear_caches() -> None:
     """Forget memoised parses and tokens (for benchmarks and long-lived processes)."""
     parse_shared.cache_clear()
     _tokens.cache_clear()
+
+
+def tables_used(sql: str) -> list[str]:
+    """Table names a query reads, in order of appearance; [] when it does not parse."""
+    try:
+        tree = parse_shared(sql)
+    except SQLParseError:
+        return []
+    return list(dict.fromkeys(t.name for t in tree.find_all(exp.Table)))

@@ -9,6 +9,7 @@ import numpy as np
 from t2s_bench.backends.base import Backend
 from t2s_bench.datasets import Dataset, load_dataset
 from t2s_bench.datasets.spider import Example
+from t2s_bench.sql.parse import tables_used
 from t2s_bench.systems.base import Task, register_system
 from t2s_bench.systems.prompted import PromptedSystem
 from t2s_bench.systems.selectors import SKELETON_SEARCH, SKELETON_THRESHOLD, ExampleSelector, rerank_by_skeleton
@@ -41,22 +42,12 @@ def make_backend(model: str | None = None, backend: str | None = None, **options
     return get_backend(backend, model=path, **options)
 
 
-def tables_used(sql: str) -> list[str]:
-    """Table names a query reads (sqlglot), in order of appearance; [] when it does not parse."""
-    import sqlglot
-    from sqlglot import exp
-
-    try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
-    except Exception:
-        return []
-    return list(dict.fromkeys(t.name for t in tree.find_all(exp.Table)))
-
-
 class _PoolSchemas:
-    """Schema text of pool examples, pruned to the tables each example's SQL uses."""
+    """Schema text of pool examples, pruned to the tables each example's SQL uses; and, with
+    `needs_draft`, DAIL-SQL's re-ranking of the nearest examples by a zero-shot draft's SQL skeleton."""
 
     pool: Dataset
+    needs_draft: bool = False
 
     def schema_text(self, example: Example) -> str:
         from t2s_bench.prompting import serialize_schema
@@ -64,6 +55,19 @@ class _PoolSchemas:
         schema = self.pool.schema(example.db_id)
         used = tables_used(example.query)
         return serialize_schema(schema, "compact", tables=used or None)
+
+    def _candidates(self, k: int) -> int:
+        """How many of the nearest examples to rank before choosing k."""
+        return max(k, SKELETON_SEARCH) if self.needs_draft else k
+
+    def _choose(self, ranked: list[Example], k: int, draft: str | None) -> list[Example]:
+        """k of `ranked` (best first), most similar last."""
+        return rerank_by_skeleton(ranked, (draft or "") if self.needs_draft else "", k)
+
+    def _skeleton_config(self) -> dict:
+        if not self.needs_draft:
+            return {}
+        return {"skeleton_rerank": {"search": SKELETON_SEARCH, "threshold": SKELETON_THRESHOLD}}
 
 
 class PoolSource(_PoolSchemas):
@@ -77,16 +81,12 @@ class PoolSource(_PoolSchemas):
         self.selector = ExampleSelector(pool.examples, pool.schemas, method=method, seed=seed)
 
     def examples_for(self, task: Task, k: int, draft: str | None = None) -> list[Example]:
-        if not self.needs_draft:
+        if not self.needs_draft:  # random picks keep the order drawn
             return self.selector.select(task.example, task.schema, k)
-        ranked = self.selector.ranked(task.example, task.schema, max(k, SKELETON_SEARCH))
-        return rerank_by_skeleton(ranked, draft or "", k)
+        return self._choose(self.selector.ranked(task.example, task.schema, self._candidates(k)), k, draft)
 
     def config(self) -> dict:
-        cfg = {"pool": self.pool_name, "selection": self.method, "seed": self.seed}
-        if self.needs_draft:
-            cfg["skeleton_rerank"] = {"search": SKELETON_SEARCH, "threshold": SKELETON_THRESHOLD}
-        return cfg
+        return {"pool": self.pool_name, "selection": self.method, "seed": self.seed, **self._skeleton_config()}
 
 
 class RetrievalSource(_PoolSchemas):
@@ -120,12 +120,8 @@ class RetrievalSource(_PoolSchemas):
             self._query_cache[q] = self.embedder.encode([q])[0]
         sims = self.matrix @ self._query_cache[q]
         sims[self.db_ids == task.example.db_id] = -np.inf
-        n = max(k, SKELETON_SEARCH) if self.needs_draft else k
-        best = [int(i) for i in np.argsort(-sims, kind="stable")[:n] if np.isfinite(sims[i])]
-        ranked = [self.examples[i] for i in best]
-        if self.needs_draft:
-            return rerank_by_skeleton(ranked, draft or "", k)
-        return list(reversed(ranked))  # most similar last
+        best = [int(i) for i in np.argsort(-sims, kind="stable")[: self._candidates(k)] if np.isfinite(sims[i])]
+        return self._choose([self.examples[i] for i in best], k, draft)
 
     def prefetch(self, tasks: list[Task]) -> None:
         texts = [self._text(t.example.question, t.schema) for t in tasks]
@@ -135,10 +131,8 @@ class RetrievalSource(_PoolSchemas):
                 self._query_cache[q] = v
 
     def config(self) -> dict:
-        cfg = {"pool": self.pool_name, "retriever": self.embedder.name, "masked": self.masked}
-        if self.needs_draft:
-            cfg["skeleton_rerank"] = {"search": SKELETON_SEARCH, "threshold": SKELETON_THRESHOLD}
-        return cfg
+        return {"pool": self.pool_name, "retriever": self.embedder.name, "masked": self.masked,
+                **self._skeleton_config()}
 
 
 def resolve_pool(pool: str | None, dataset_name: str | None) -> Dataset:

@@ -29,7 +29,7 @@ def execution_error(sql: str, db_path: Path | None, timeout: float = CHECK_TIMEO
 def tables_hint(sql: str, schema) -> str:
     """Compact schema of the tables `sql` reads that exist in `schema` (all tables when none do)."""
     from t2s_bench.prompting import serialize_schema
-    from t2s_bench.systems.builtin import tables_used
+    from t2s_bench.sql.parse import tables_used
 
     known = {t.name.lower() for t in schema.tables}
     used = [t for t in tables_used(sql) if t.lower() in known]

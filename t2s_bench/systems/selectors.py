@@ -115,6 +115,6 @@ def rerank_by_skeleton(ranked: list[Example], draft_sql: str, k: int,
 
     if not draft_sql:
         return list(reversed(ranked[:k]))
-    close = [e for e in ranked if skeleton_similarity(draft_sql, e.query) >= threshold]
-    chosen = (close + [e for e in ranked if e not in close])[:k]
+    close = [skeleton_similarity(draft_sql, e.query) >= threshold for e in ranked]
+    chosen = ([e for e, c in zip(ranked, close) if c] + [e for e, c in zip(ranked, close) if not c])[:k]
     return list(reversed(chosen))
