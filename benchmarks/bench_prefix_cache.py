@@ -34,7 +34,6 @@ from t2s_bench.backends import GenerationRequest, get_backend
 from t2s_bench.datasets.registry import load_dataset
 from t2s_bench.prompting import load_template, serialize_schema
 
-
 MODES = ("naive", "reuse", "batched")
 
 

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from t2s_bench.datasets import Dataset, Example, load_dataset
 from t2s_bench.execution import GoldCache
-from t2s_bench.scoring.exec_match import results_equal_by_definition
 from t2s_bench.scoring import ExecMatchOptions, score_predictions, summarize
+from t2s_bench.scoring.exec_match import results_equal_by_definition
 from t2s_bench.scoring.score import prepare_for_execution
 from t2s_bench.sql.parse import clear_caches, has_order_by
 

@@ -226,7 +226,7 @@ def ast_mutations(sql: str, official_ok) -> list[tuple[str, str]]:
     for join in tree.args.get("joins") or []:
         on = join.args.get("on")
         if isinstance(on, exp.EQ) and all(isinstance(x, exp.Column) for x in (on.this, on.expression)):
-            left, right = on.this.sql(), on.expression.sql()
+            left = on.this.sql()
             t = tree.copy()
             hit = False
             for e in t.expressions:

@@ -1,3 +1,5 @@
+"""`python -m t2s_bench` is the `t2s-bench` command."""
+
 import sys
 
 from t2s_bench.cli import main

@@ -28,7 +28,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from t2s_bench.datasets import Dataset, load_dataset
-from t2s_bench.systems import Prediction, Task, get_system
+from t2s_bench.records import ScoreRecord, Task
+from t2s_bench.rundir import RunDir
+from t2s_bench.scoring import score_predictions, summarize
+from t2s_bench.systems.base import get_system
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class RunConfig:
     system: str = "zero-shot"
     dataset: str = "demo"
     system_options: dict = field(default_factory=dict)
+    backend_options: dict = field(default_factory=dict)  # -B key=value: passed to the backend's constructor
     limit: int | None = None
     sample: int | None = None  # a seeded random sample of N examples (after the filters)
     sample_seed: int = 0
@@ -95,69 +99,103 @@ def select_examples(dataset: Dataset, cfg: RunConfig) -> Dataset:
     return data.filter(limit=cfg.limit)
 
 
+def selection(cfg: RunConfig) -> dict:
+    """The settings that choose which examples a run covers (part of its directory name)."""
+    return {"limit": cfg.limit, "sample": cfg.sample, "sample_seed": cfg.sample_seed if cfg.sample else None,
+            "db_ids": sorted(cfg.db_ids) if cfg.db_ids else None,
+            "hardness": sorted(cfg.hardness) if cfg.hardness else None}
+
+
+def check_selection(cfg: RunConfig) -> None:
+    for name in ("limit", "sample"):
+        value = getattr(cfg, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name} must be a positive whole number of examples, got {value!r}")
+    if cfg.batch_size < 1 or cfg.workers < 1:
+        raise ValueError("batch_size and workers must be at least 1")
+    if cfg.timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {cfg.timeout}")
+
+
+def default_run_dir(dataset_name: str, cfg: RunConfig, key: str) -> Path:
+    """runs/<dataset>-<system>-<hash of the system config and the selection>: a sample and a full
+    run of the same system get different directories."""
+    selected = config_hash({"config": key, "selection": selection(cfg)})
+    return Path("runs") / f"{dataset_name}-{cfg.system}-{selected[:8]}"
+
+
 def load_predictions(path: Path) -> dict[int, dict]:
-    """Completed predictions of a (possibly killed) run; a torn last line is ignored."""
-    done: dict[int, dict] = {}
-    if not path.is_file():
-        return done
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # torn write from a kill: redo that example
-            done.setdefault(rec["index"], rec)
-    return done
+    """Completed predictions in a run directory (or its predictions file)."""
+    path = Path(path)
+    return RunDir(path if path.is_dir() else path.parent).read_predictions()
 
 
-def _append(path: Path, preds: list[Prediction]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        for p in preds:
-            f.write(json.dumps(p.to_json(), ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: what was predicted is saved; the same command resumes."""
 
-
-def _repair_tail(path: Path) -> None:
-    """Cut a torn last line so new appends start on a fresh line."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
+    def __init__(self, out: Path):
+        super().__init__(f"interrupted: predictions so far are saved in {out}; run the same command again to resume")
+        self.out = out
 
 
 def run(cfg: RunConfig, system=None, dataset: Dataset | None = None) -> Path:
     """Run (or resume) and score; returns the run directory."""
-    from t2s_bench.scoring import score_predictions, summarize
-
+    check_selection(cfg)
     dataset = dataset or load_dataset(cfg.dataset)
     data = select_examples(dataset, cfg)
-    system = system or get_system(cfg.system, dataset_name=dataset.name, **cfg.system_options)
+    if system is None:
+        options = dict(cfg.system_options)
+        if cfg.backend_options:
+            options["backend_options"] = dict(cfg.backend_options)
+        system = get_system(cfg.system, dataset_name=dataset.name, **options)
     sys_config = system.config()
     key = config_hash(sys_config)
-    out = Path(cfg.out or Path("runs") / f"{dataset.name}-{cfg.system}-{key[:8]}")
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(cfg.out) if cfg.out else default_run_dir(dataset.name, cfg, key)
+    _check_writable(out)
+    rundir = RunDir(out)
+    with rundir.lock():
+        try:
+            return _run_locked(cfg, system, dataset, data, rundir, sys_config, key)
+        except KeyboardInterrupt:
+            raise RunInterrupted(out) from None
 
-    config_path = out / "config.json"
-    if config_path.is_file():
-        previous = json.loads(config_path.read_text())
+
+def _check_writable(out: Path) -> None:
+    """Fail before any work when the run directory cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create the run directory {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"the run directory {out} is not writable")
+
+
+def _run_locked(cfg: RunConfig, system, dataset: Dataset, data: Dataset, rundir: RunDir, sys_config: dict,
+                key: str) -> Path:
+    previous = rundir.read_config()
+    if previous:
         if previous.get("config_hash") != key:
             raise ValueError(
-                f"{out} holds a run with another configuration (hash {previous.get('config_hash')} != {key}); "
+                f"{rundir.path} holds a run with another configuration (hash {previous.get('config_hash')} != {key}); "
                 "choose another --out"
             )
-    config_path.write_text(json.dumps({
+        before = previous.get("selection")
+        if before is not None and before != selection(cfg):
+            raise ValueError(f"{rundir.path} holds a run over another selection of examples ({before}); "
+                             "choose another --out")
+    rundir.write_config({
         "config_hash": key,
         "run": asdict(cfg),
+        "selection": selection(cfg),
         "dataset": {"name": dataset.name, "n_selected": len(data)},
         "system": sys_config,
         "environment": environment(),
-    }, indent=2, default=str))
+    })
 
-    pred_path = out / "predictions.jsonl"
-    _repair_tail(pred_path)
-    done = load_predictions(pred_path)
+    rundir.unpack_predictions()
+    rundir.repair_predictions_tail()
+    done = rundir.read_predictions()
+    selected = {ex.index for ex in data.examples}
     tasks = [
         Task(ex, data.schema(ex.db_id), data.db_path(ex.db_id))
         for ex in data.examples
@@ -166,14 +204,17 @@ def run(cfg: RunConfig, system=None, dataset: Dataset | None = None) -> Path:
     tasks.sort(key=lambda t: (t.example.db_id, t.example.index))  # shared schema prefix, KV reuse
     n_missing = sum(1 for ex in data.examples if data.db_path(ex.db_id) is None)
     if done:
-        log.info("resuming %s: %d predictions done, %d to go", out, len(done), len(tasks))
+        log.info("resuming %s: %d predictions done, %d to go", rundir.path, len(done.keys() & selected), len(tasks))
     if n_missing:
         log.warning("%d examples have no database file: they are scored as skipped", n_missing)
+    if n_missing == len(data.examples) and data.examples:
+        raise ValueError(f"none of the {len(data.examples)} selected examples has its database file "
+                         f"(looked in {data.db_dir}): nothing to run")
 
     if hasattr(getattr(system, "examples", None), "prefetch"):
         system.examples.prefetch(tasks)
 
-    correct = total = 0
+    scored: dict[int, ScoreRecord] = {}  # records scored batch by batch: not executed again at the end
     gen_time = 0.0
     bar = tqdm(total=len(tasks), desc=f"{cfg.system}", unit="q", disable=not cfg.progress)
     for start in range(0, len(tasks), cfg.batch_size):
@@ -181,46 +222,87 @@ def run(cfg: RunConfig, system=None, dataset: Dataset | None = None) -> Path:
         t0 = time.perf_counter()
         preds = system.predict(batch)
         gen_time += time.perf_counter() - t0
-        _append(pred_path, preds)
+        rundir.append_predictions(preds)
         for p in preds:
             done[p.index] = p.to_json()
-        # running execution accuracy on this batch (in-process; gold results come from the cache)
         sub = data.filter(indices=[p.index for p in preds])
-        recs = score_predictions(sub, {p.index: p.sql for p in preds}, workers=1, timeout=cfg.timeout)
-        correct += sum(bool(r["exec_match"]) for r in recs)
-        total += len(recs)
+        for rec in score_predictions(sub, {p.index: p.sql for p in preds}, workers=1, timeout=cfg.timeout):
+            scored[rec["index"]] = rec
         bar.update(len(batch))
-        bar.set_postfix(exec_acc=f"{correct / max(total, 1):.3f}")
+        correct = sum(bool(r["exec_match"]) for r in scored.values())
+        bar.set_postfix(exec_acc=f"{correct / max(len(scored), 1):.3f}")
     bar.close()
 
-    predictions = {i: rec["sql"] for i, rec in done.items() if i in {e.index for e in data.examples}}
-    records = score_predictions(data, predictions, workers=cfg.workers, timeout=cfg.timeout)
-    for r in records:  # not predicted (missing database): skipped for exact match too
-        if r["index"] not in predictions:
-            r["exact_match"] = None
-    by_index = {i: done[i] for i in predictions}
-    for r in records:
-        p = by_index.get(r["index"])
-        if p and p.get("error") and not r.get("pred_error"):
-            r["pred_error"] = p["error"]
-    with open(out / "scores.jsonl", "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
-
+    predictions = {i: rec for i, rec in done.items() if i in selected}
+    records = _score_selected(data, predictions, scored, cfg)
+    rundir.write_scores(records)
     metrics = summarize(records)
-    lat = [p["latency_s"] for p in by_index.values() if p.get("latency_s")]
-    metrics["system"] = cfg.system
-    metrics["dataset"] = dataset.name
-    metrics["config_hash"] = key
-    metrics["throughput"] = {
-        "n_predicted": len(by_index),
+    metrics.update(system=cfg.system, dataset=dataset.name, config_hash=key,
+                   throughput=throughput(list(predictions.values()), gen_time, len(tasks)))
+    rundir.write_metrics(metrics)
+    return rundir.path
+
+
+def _score_selected(data: Dataset, predictions: dict[int, dict], scored: dict[int, ScoreRecord],
+                    cfg: RunConfig) -> list[ScoreRecord]:
+    """Score records of the selection in dataset order, reusing the records scored per batch."""
+    todo = [ex.index for ex in data.examples if ex.index not in scored]
+    if todo:
+        rest = score_predictions(data.filter(indices=todo),
+                                 {i: predictions[i]["sql"] for i in todo if i in predictions},
+                                 workers=cfg.workers, timeout=cfg.timeout)
+        scored = {**scored, **{r["index"]: r for r in rest}}
+    records = [scored[ex.index] for ex in data.examples]
+    for r in records:
+        p = predictions.get(r["index"])
+        if p is None:  # not predicted (missing database): skipped for exact match too
+            r["exact_match"] = None
+        elif p.get("error") and not r.get("pred_error"):
+            r["pred_error"] = p["error"]
+    return records
+
+
+def throughput(predictions: list[dict], gen_time: float, n_generated: int) -> dict:
+    lat = [p["latency_s"] for p in predictions if p.get("latency_s")]
+    return {
+        "n_predicted": len(predictions),
         "generation_seconds_this_session": round(gen_time, 2),
-        "questions_per_second_this_session": round(len(tasks) / gen_time, 3) if gen_time else None,
+        "questions_per_second_this_session": round(n_generated / gen_time, 3) if gen_time else None,
         "latency_mean_s": round(statistics.fmean(lat), 3) if lat else None,
         "latency_p50_s": round(statistics.median(lat), 3) if lat else None,
         "latency_p95_s": round(sorted(lat)[int(0.95 * (len(lat) - 1))], 3) if lat else None,
-        "prompt_tokens": sum(p.get("prompt_tokens", 0) for p in by_index.values()),
-        "completion_tokens": sum(p.get("completion_tokens", 0) for p in by_index.values()),
+        "prompt_tokens": sum(p.get("prompt_tokens", 0) for p in predictions),
+        "completion_tokens": sum(p.get("completion_tokens", 0) for p in predictions),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return out
+
+
+def score_run(path: str | Path, dataset: Dataset | None = None, *, workers: int = 2, timeout: float | None = None) -> Path:
+    """(Re)score a run directory from its predictions: scores.jsonl and metrics.json, deterministically.
+    Committed runs keep only config and predictions; this regenerates the rest."""
+    rundir = RunDir(path)
+    config = rundir.read_config()
+    if not config:
+        raise FileNotFoundError(f"{rundir.path}: no config.json (is this a run directory?)")
+    run_cfg = config.get("run", {})
+    known = set(RunConfig.__dataclass_fields__)
+    cfg = RunConfig(**{k: v for k, v in run_cfg.items() if k in known})
+    cfg.workers = workers
+    if timeout is not None:
+        cfg.timeout = timeout
+    if dataset is None:
+        ds = config.get("dataset")
+        name = ds.get("name") if isinstance(ds, dict) else ds
+        dataset = load_dataset(str(name or cfg.dataset))
+    data = select_examples(dataset, cfg)
+    predictions = {i: p for i, p in rundir.read_predictions().items()}
+    selected = {ex.index for ex in data.examples}
+    predictions = {i: p for i, p in predictions.items() if i in selected}
+    with rundir.lock():
+        records = _score_selected(data, predictions, {}, cfg)
+        rundir.write_scores(records)
+        metrics = summarize(records)
+        old = rundir.read_metrics()
+        metrics.update(system=cfg.system, dataset=dataset.name, config_hash=config.get("config_hash"),
+                       throughput=old.get("throughput") or throughput(list(predictions.values()), 0.0, 0))
+        rundir.write_metrics(metrics)
+    return rundir.path

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
+
+from t2s_bench.registry import Registry
 
 
 @dataclass
@@ -53,36 +54,27 @@ class Backend(ABC):
         self.close()
 
 
-BACKENDS: dict[str, type[Backend]] = {}
+BACKENDS: Registry[type[Backend]] = Registry("backend", entry_point_group="t2s_bench.backends")
 # built-in backends, imported on first lookup (their heavy dependencies load lazily inside)
-_BUILTIN_MODULES = {
-    "llama-cpp": "t2s_bench.backends.llama_cpp",
-    "transformers": "t2s_bench.backends.transformers_hf",
-    "openai": "t2s_bench.backends.openai_compat",
-}
+BACKENDS.register("llama-cpp", "t2s_bench.backends.llama_cpp:LlamaCppBackend")
+BACKENDS.register("transformers", "t2s_bench.backends.transformers_hf:TransformersBackend")
+BACKENDS.register("openai", "t2s_bench.backends.openai_compat:OpenAICompatBackend")
 
 
-def register_backend(name: str):
+def register_backend(name: str, *, replace: bool = False):
     """Class decorator: make a `Backend` subclass available as `get_backend(name)`."""
 
     def decorate(cls: type[Backend]) -> type[Backend]:
-        if name in BACKENDS and BACKENDS[name] is not cls:
-            raise ValueError(f"backend {name!r} is already registered by {BACKENDS[name].__qualname__}")
+        BACKENDS.register(name, cls, replace=replace)
         cls.name = name
-        BACKENDS[name] = cls
         return cls
 
     return decorate
 
 
 def get_backend(name: str, **kwargs) -> Backend:
-    """Instantiate the backend registered as `name` with `kwargs`."""
-    if name not in BACKENDS and name in _BUILTIN_MODULES:
-        importlib.import_module(_BUILTIN_MODULES[name])
-    if name not in BACKENDS:
-        known = sorted(set(BACKENDS) | set(_BUILTIN_MODULES))
-        raise KeyError(f"unknown backend {name!r}; known: {', '.join(known)}")
-    return BACKENDS[name](**kwargs)
+    """Instantiate the backend registered as `name` with `kwargs` (checked against its constructor)."""
+    return BACKENDS.create(name, **kwargs)
 
 
 def truncate_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:

@@ -33,6 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
+from t2s_bench.files import file_sha256
 from t2s_bench.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -160,11 +161,7 @@ def model_cache_path(name: str) -> Path:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path, chunk)
 
 
 def file_fingerprint(path: str | Path) -> dict:

@@ -10,6 +10,9 @@ import sys
 # subcommand -> module under t2s_bench.cli; each module defines `add_parser(subparsers)`
 # which registers its parser and sets `func` (args -> exit code) as a default.
 COMMANDS = ["data", "score", "run", "report", "train", "models"]
+# optional dependency (top-level module) -> the extra that installs it
+OPTIONAL_EXTRAS = {"torch": "hf", "transformers": "hf", "peft": "hf", "accelerate": "hf", "gguf": "hf",
+                   "llama_cpp": "gguf", "bitsandbytes": "train"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +45,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        print(f"t2s-bench {args.command}: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt as e:  # runner.RunInterrupted says where the run is saved
+        print(f"\nt2s-bench {args.command}: {e or 'interrupted'}", file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as e:
+        extra = OPTIONAL_EXTRAS.get((e.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"t2s-bench {args.command}: error: this needs {e.name}, which is not installed: "
+              f"pip install 't2s-bench[{extra}]' (see the README for the CPU build of torch)", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"t2s-bench {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

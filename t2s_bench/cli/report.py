@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
@@ -26,22 +25,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from t2s_bench.reporting.analysis import load_runs
-    from t2s_bench.reporting.render import render_report
+    from t2s_bench.api import report
 
-    fmt = args.format
-    if fmt is None:
-        suffix = Path(args.out).suffix.lstrip(".").lower() if args.out else ""
-        fmt = {"md": "md", "markdown": "md", "json": "json"}.get(suffix, "html")
-    for d in args.runs:
-        if not Path(d).is_dir():
-            raise FileNotFoundError(f"run directory not found: {d}")
-    runs = load_runs(args.runs, dataset=args.dataset)
-    out = Path(args.out) if args.out else Path("reports") / f"{runs[0].name}.{fmt}"
-    baseline = args.baseline
-    if baseline and Path(baseline).is_dir():  # a run directory path names the run by its folder
-        baseline = Path(baseline).resolve().name
-    path = render_report(runs, out, baseline=baseline, fmt=fmt, title=args.title,
-                         n_resamples=args.resamples, seed=args.seed)
+    path = report(args.runs, out=args.out, baseline=args.baseline, fmt=args.format, title=args.title,
+                  dataset=args.dataset, n_resamples=args.resamples, seed=args.seed)
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import sys
 import tomllib
 from pathlib import Path
 
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--config", help="YAML or TOML file with run settings (flags given here override it)")
     p.add_argument("--model", help="catalog name, local path (HF folder or .gguf) or served model id "
                    "(default: qwen2.5-coder-0.5b-gguf)")
-    p.add_argument("--backend", choices=["llama-cpp", "transformers", "openai"], help="default: from --model")
+    p.add_argument("--backend", help="llama-cpp, transformers, openai, or a plugin's backend (default: from --model)")
     p.add_argument("--dataset", default=None, help="demo (default), spider-dev, spider-train, spider-syn-dev, or a path")
     p.add_argument("--limit", type=int, help="first N selected examples")
     p.add_argument("--sample", type=int, help="a seeded random sample of N selected examples")
@@ -73,7 +73,23 @@ def add_parser(sub) -> None:
     b.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     b.add_argument("--device", help="transformers device (cuda, cpu)")
     b.add_argument("--gen-batch-size", type=int, help="transformers generation batch size")
+    o = p.add_argument_group("any option of any registered system or backend (plugins included)")
+    o.add_argument("-S", dest="set_system", action="append", default=[], metavar="KEY=VALUE",
+                   help="a system option, e.g. -S k=5 (values read as YAML: 5, true, [a, b])")
+    o.add_argument("-B", dest="set_backend", action="append", default=[], metavar="KEY=VALUE",
+                   help="a backend option, e.g. -B n_ctx=8192 or -B temperature=0.2 for a plugin backend")
     p.set_defaults(func=main)
+
+
+def parse_assignments(items: list[str], flag: str) -> dict:
+    """`["k=3", "masked=false"]` -> {"k": 3, "masked": False}; values are read as YAML scalars/lists."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value.strip() else None
+    return out
 
 
 def load_config_file(path: str) -> dict:
@@ -91,13 +107,24 @@ def build_run_config(args):
 
     file_cfg = load_config_file(args.config) if args.config else {}
     options = dict(file_cfg.pop("options", {}))
-    merged = {**file_cfg, **{k: v for k, v in vars(args).items() if v is not None}}
+    backend_options = dict(file_cfg.pop("backend_options", {}))
+    flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("set_system", "set_backend")}
+    merged = {**file_cfg, **flags}
     for name in SYSTEM_FLAGS + BACKEND_FLAGS + ["model", "backend"]:
         if merged.get(name) is not None:
             options[name] = merged.pop(name)
+    options.update(parse_assignments(getattr(args, "set_system", []), "-S"))
+    backend_options.update(parse_assignments(getattr(args, "set_backend", []), "-B"))
     known = set(RunConfig.__dataclass_fields__)
-    cfg = RunConfig(**{k: v for k, v in merged.items() if k in known and k != "system_options"})
+    cli_only = {"command", "func", "verbose", "config", "no_progress"}
+    unknown = sorted(k for k in file_cfg if k not in known and k not in SYSTEM_FLAGS + BACKEND_FLAGS + ["model", "backend"])
+    if unknown:
+        raise ValueError(f"{args.config}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted((known | set(SYSTEM_FLAGS + BACKEND_FLAGS)) - {'system_options', 'backend_options'}))}, options, backend_options")
+    cfg = RunConfig(**{k: v for k, v in merged.items() if k in known and k not in cli_only
+                       and k not in ("system_options", "backend_options")})
     cfg.system_options = options
+    cfg.backend_options = backend_options
     if args.no_progress:
         cfg.progress = False
     if cfg.dataset is None:
@@ -106,13 +133,15 @@ def build_run_config(args):
 
 
 def main(args) -> int:
+    from t2s_bench.api import load_run
     from t2s_bench.runner import run
-    from t2s_bench.scoring import format_table
 
     cfg = build_run_config(args)
-    out = run(cfg)
-    metrics = json.loads((out / "metrics.json").read_text())
-    print(format_table(metrics))
-    print(f"\nrun directory: {out}")
-    print(f"report: t2s-bench report {out} --out reports/{out.name}.html")
+    result = load_run(run(cfg))
+    print(result.table())
+    print(f"\nrun directory: {result.path}")
+    print(f"report: t2s-bench report {result.path} --out reports/{result.name}.html")
+    if result.metrics["levels"]["all"]["n_scored"] == 0:
+        print("t2s-bench run: error: no example was scored (every one was skipped)", file=sys.stderr)
+        return 1
     return 0

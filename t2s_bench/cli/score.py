@@ -31,6 +31,9 @@ def add_parser(subparsers) -> None:
     ds = p.add_argument_group("dataset form")
     ds.add_argument("--dataset", help="dataset name (demo, spider-dev, ...) or questions JSON path")
     ds.add_argument("--predictions", help="JSONL: {index, pred_sql|sql} per line")
+    rd = p.add_argument_group("run directory form")
+    rd.add_argument("--run", metavar="RUN_DIR", help="re-score a run directory from its predictions "
+                    "(writes its scores.jsonl and metrics.json; committed runs keep only predictions)")
     p.add_argument("--out", help="write per-example score records (JSONL) here")
     p.add_argument("--summary-out", help="write the summary (JSON) here")
     p.add_argument("--workers", type=int, default=2, help="execution worker processes (default 2)")
@@ -82,8 +85,17 @@ def load_prediction_jsonl(path: str | Path) -> dict[int, str]:
 
 
 def run(args) -> int:
+    from t2s_bench.rundir import write_records
     from t2s_bench.scoring import ExecMatchOptions, format_table, score_predictions, summarize
 
+    if args.run:
+        from t2s_bench.api import load_run
+        from t2s_bench.runner import score_run
+
+        result = load_run(score_run(args.run, workers=args.workers, timeout=args.timeout))
+        print(result.table())
+        print(f"\nscored: {result.path / 'scores.jsonl'}")
+        return 0
     dataset, preds = load_inputs(args)
     options = ExecMatchOptions(float_tolerance=args.float_tol, keep_distinct=args.keep_distinct)
     records = score_predictions(
@@ -93,10 +105,7 @@ def run(args) -> int:
     summary = summarize(records)
     print(format_table(summary))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as f:
-            for rec in records:
-                f.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+        write_records(args.out, records)
         print(f"\nper-example records: {args.out}")
     if args.summary_out:
         Path(args.summary_out).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

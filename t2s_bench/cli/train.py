@@ -38,7 +38,7 @@ def _read_config_file(path: str) -> dict:
     return {k.replace("-", "_"): v for k, v in data.items()}
 
 
-def config_from_args(args) -> "object":
+def config_from_args(args) -> object:
     from t2s_bench.training import TrainConfig
 
     values = _read_config_file(args.config) if args.config else {}

@@ -1,6 +1,6 @@
 """Spider-format datasets: loading, schema model, demo data, fetch, checks and statistics."""
 
-from t2s_bench.datasets.registry import DEFAULT_DATASET, NAMED, load_dataset
+from t2s_bench.datasets.registry import DATASETS, DEFAULT_DATASET, load_dataset, register_dataset
 from t2s_bench.datasets.schema import Column, ForeignKey, Schema, Table
 from t2s_bench.datasets.spider import (
     Dataset,
@@ -14,7 +14,7 @@ from t2s_bench.datasets.spider import (
 )
 
 __all__ = [
-    "DEFAULT_DATASET", "NAMED", "load_dataset", "Column", "ForeignKey", "Schema", "Table",
+    "DATASETS", "DEFAULT_DATASET", "load_dataset", "register_dataset", "Column", "ForeignKey", "Schema", "Table",
     "Dataset", "Example", "dataset_from_gold_file", "load_gold_file", "load_pred_file",
     "load_questions", "load_spider_format", "load_tables",
     "check_dataset", "dataset_stats", "fetch_spider", "load_demo",

@@ -14,7 +14,6 @@ always complete; a crash leaves only a `.part` file or a temporary folder that t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -26,6 +25,7 @@ import requests
 from tqdm import tqdm
 
 from t2s_bench import paths
+from t2s_bench.files import file_sha256 as _file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +142,7 @@ def _range_start(content_range: str) -> int | None:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
+    return _file_sha256(path, CHUNK)
 
 
 def _verify(archive: Path, expected: str | None, *, delete_on_mismatch: bool) -> None:

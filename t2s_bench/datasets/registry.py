@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from t2s_bench import paths
 from t2s_bench.datasets.spider import Dataset, load_spider_format
+from t2s_bench.registry import Registry
 
 DEFAULT_DATASET = "demo"
 
@@ -32,21 +34,36 @@ def _demo() -> Dataset:
     return load_demo()
 
 
-NAMED = {
-    "demo": _demo,
-    "spider-dev": lambda: _spider("dev.json", "spider-dev"),
-    "spider-train": lambda: _spider("train_spider.json", "spider-train"),
-    "spider-syn-dev": _spider_syn,
-}
+def _spider_dev() -> Dataset:
+    return _spider("dev.json", "spider-dev")
+
+
+def _spider_train() -> Dataset:
+    return _spider("train_spider.json", "spider-train")
+
+
+# name -> loader taking no arguments; plugins add theirs with `register_dataset("name")`
+# (entry point group `t2s_bench.datasets`)
+DATASETS: Registry[Callable[[], Dataset]] = Registry("dataset", entry_point_group="t2s_bench.datasets")
+DATASETS.register("demo", _demo)
+DATASETS.register("spider-dev", _spider_dev)
+DATASETS.register("spider-train", _spider_train)
+DATASETS.register("spider-syn-dev", _spider_syn)
+
+
+def register_dataset(name: str, *, replace: bool = False):
+    return DATASETS.register(name, replace=replace)
 
 
 def load_dataset(name: str, *, tables: str | None = None, db_dir: str | None = None) -> Dataset:
     """Resolve a dataset name, or load a questions JSON path (tables/db_dir default to its folder)."""
-    if name in NAMED:
-        return NAMED[name]()
     path = Path(name)
+    if not path.is_file() and name in DATASETS:
+        if tables or db_dir:
+            raise ValueError(f"{name}: --tables/--db-dir go with a questions JSON path, not a named dataset")
+        return DATASETS.get(name)()
     if not path.is_file():
-        raise ValueError(f"unknown dataset {name!r}: use one of {sorted(NAMED)} or a path to a questions JSON")
+        raise ValueError(f"unknown dataset {name!r}: use one of {DATASETS.names()} or a path to a questions JSON")
     folder = path.parent
     tables_path = Path(tables) if tables else folder / "tables.json"
     return load_spider_format(

@@ -59,7 +59,7 @@ class Schema:
         return out
 
     @classmethod
-    def from_tables_json(cls, entry: dict) -> "Schema":
+    def from_tables_json(cls, entry: dict) -> Schema:
         """Build from one entry of Spider's tables.json."""
         names = entry["table_names_original"]
         naturals = entry.get("table_names", names)
@@ -88,7 +88,7 @@ class Schema:
         return cls(db_id=entry["db_id"], tables=tables, foreign_keys=fks)
 
     @classmethod
-    def from_sqlite(cls, path: str | Path, db_id: str | None = None) -> "Schema":
+    def from_sqlite(cls, path: str | Path, db_id: str | None = None) -> Schema:
         """Introspect a SQLite file (read-only): users bring their own databases."""
         path = Path(path)
         uri = f"file:{path.resolve()}?mode=ro"

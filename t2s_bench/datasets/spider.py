@@ -46,7 +46,7 @@ class Dataset:
                 out[ex.db_id] = out.get(ex.db_id, 0) + 1
         return out
 
-    def filter(self, *, db_ids=None, indices=None, limit: int | None = None) -> "Dataset":
+    def filter(self, *, db_ids=None, indices=None, limit: int | None = None) -> Dataset:
         keep = self.examples
         if db_ids:
             keep = [e for e in keep if e.db_id in set(db_ids)]

@@ -10,14 +10,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
 
 from t2s_bench.datasets.spider import Dataset
+from t2s_bench.scoring.hardness import LEVELS
+from t2s_bench.sql.features import sql_features
 
 SPIDER_KB_STEM = "spider_dataset_knowledge_base"
-LEVELS = ("easy", "medium", "hard", "extra")
 
 
 def _distribution(values: pd.Series) -> dict:
@@ -32,35 +30,10 @@ def _distribution(values: pd.Series) -> dict:
     }
 
 
-def _sql_features(sql: str) -> dict:
-    """Structure of one query from its sqlglot tree (None values when it does not parse)."""
-    try:
-        n_tokens = len(sqlglot.tokenize(sql, read="sqlite"))
-    except TokenError:
-        n_tokens = None
-    out = {"chars": len(sql), "tokens": n_tokens, "parsed": False, "joins": None, "nested": None,
-           "set_op": None, "group_by": None, "having": None, "order_by": None, "limit": None,
-           "aggregate": None}
-    try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
-    except (ParseError, TokenError):
-        return out
-    selects = list(tree.find_all(exp.Select))
-    set_ops = list(tree.find_all(exp.Union, exp.Intersect, exp.Except))
-    # nested: a SELECT inside another SELECT's clauses (the parts of a set operation do not count)
-    nested = any(isinstance(s.parent, exp.Subquery) or s.find_ancestor(exp.Select) for s in selects)
-    out.update(
-        parsed=True,
-        joins=sum(1 for _ in tree.find_all(exp.Join)),
-        nested=bool(nested),
-        set_op=set_ops[0].key.upper() if set_ops else None,
-        group_by=any(s.args.get("group") for s in selects),
-        having=any(s.args.get("having") for s in selects),
-        order_by=tree.find(exp.Order) is not None,
-        limit=tree.find(exp.Limit) is not None,
-        aggregate=tree.find(exp.AggFunc) is not None,
-    )
-    return out
+def _stats_features(sql: str) -> dict:
+    feats = dict(sql_features(sql))
+    feats.pop("tables")
+    return feats
 
 
 def _hardness_fn():
@@ -86,7 +59,7 @@ def dataset_stats(dataset: Dataset) -> dict:
         per_db.append(row)
     dbs = pd.DataFrame(per_db, columns=["db_id", "examples", "present", "tables", "columns", "foreign_keys"])
 
-    feats = pd.DataFrame([_sql_features(e.query) for e in dataset.examples])
+    feats = pd.DataFrame([_stats_features(e.query) for e in dataset.examples])
     parsed = feats[feats["parsed"]] if not feats.empty else feats
     n = len(dataset)
 

@@ -20,9 +20,12 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .cache import GoldCache
-    from .executor import ExecResult, close_connections, execute
-    from .pool import ExecutionPool, execute_many
+    from .cache import GoldCache as GoldCache
+    from .executor import ExecResult as ExecResult
+    from .executor import close_connections as close_connections
+    from .executor import execute as execute
+    from .pool import ExecutionPool as ExecutionPool
+    from .pool import execute_many as execute_many
 
 
 def __getattr__(name: str):

@@ -12,12 +12,13 @@ crashes, which depend on the machine and the time limit.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import threading
 from pathlib import Path
+
+from t2s_bench.files import file_sha256
 
 from .executor import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, ExecResult
 from .pool import Job, execute_many
@@ -53,11 +54,7 @@ def _file_identity(path: str) -> tuple[str, int, int, int]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_HASH_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path, _HASH_CHUNK)
 
 
 def is_cacheable(result: ExecResult) -> bool:

@@ -11,29 +11,31 @@ import csv
 import json
 import logging
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
 
 from t2s_bench.datasets.schema import Schema
+from t2s_bench.records import RECORD_FIELDS
 from t2s_bench.reporting import statistics as st
+from t2s_bench.rundir import RunDir
 from t2s_bench.scoring.errors import ERROR_CLASSES, classify_error
+from t2s_bench.scoring.hardness import LEVELS
+from t2s_bench.scoring.metrics import all_metrics, apply_metrics
+from t2s_bench.sql.features import sql_features
+from t2s_bench.sql.parse import SQLParseError, parse_sql
 
 log = logging.getLogger(__name__)
 
-HARDNESS_LEVELS = ["easy", "medium", "hard", "extra"]
-METRICS = {"exec": "exec_match", "exact": "exact_match"}
+HARDNESS_LEVELS = list(LEVELS)
 CURVE_FILES = ["curves.json", "curves.csv"]
 
-RECORD_FIELDS = [
-    "index", "db_id", "question", "gold", "pred", "hardness", "exec_match", "exact_match", "pred_error",
-    "timed_out", "skipped", "error_class", "error_reason", "gold_result", "pred_result",
-]
+
+def metric_fields() -> dict[str, str]:
+    """Metric name -> score-record column, for every registered metric (exec, exact, extras)."""
+    return {m.name: m.field for m in all_metrics()}
 
 
 @dataclass
@@ -57,32 +59,40 @@ class Run:
 
 
 def read_records(path: str | Path) -> list[dict]:
-    """Score records from a scores.jsonl file; a malformed line is an error naming the line."""
+    """Score records from a JSONL file; a malformed line is an error naming the line."""
+    return _read_jsonl(Path(path))
+
+
+def _read_jsonl(path: Path) -> list[dict]:
     out = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not a JSON score record ({e.msg})") from None
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{n}: not a JSON score record ({e.msg})") from None
     return out
 
 
 def load_run(path: str | Path, *, name: str | None = None, schemas: dict[str, Schema] | None = None) -> Run:
-    """Load one run directory. `schemas` (db_id -> Schema) enables error re-classification and schema sizes."""
-    path = Path(path)
-    scores = path / "scores.jsonl"
-    if not scores.is_file():
-        raise FileNotFoundError(f"{path}: no scores.jsonl (is this a scored run directory?)")
-    config = _read_json(path / "config.json")
-    metrics = _read_json(path / "metrics.json")
-    run = runs_from_records(read_records(scores), name=name or path.name, config=config, metrics=metrics,
-                            schemas=schemas)
-    run.path = path
+    """Load one run directory. `schemas` (db_id -> Schema) enables error re-classification and schema sizes.
+    A run without scores.jsonl (a packed, committed run) is scored first, when its dataset is here."""
+    rundir = RunDir(path)
+    if not rundir.scores_path.is_file():
+        if not rundir.predictions_path.is_file():
+            raise FileNotFoundError(f"{rundir.path}: no scores.jsonl and no predictions (is this a run directory?)")
+        from t2s_bench.runner import score_run
+
+        log.info("%s has no scores: scoring its predictions", rundir.path)
+        score_run(rundir.path)
+    config = rundir.read_config()
+    metrics = rundir.read_metrics()
+    run = runs_from_records(list(rundir.read_scores()), name=name or rundir.path.name, config=config,
+                            metrics=metrics, schemas=schemas)
+    run.path = rundir.path
     run.schemas = schemas
-    run.curves = load_curves(path)
+    run.curves = load_curves(rundir.path)
     return run
 
 
@@ -94,6 +104,8 @@ def runs_from_records(records: list[dict], *, name: str, config: dict | None = N
     missing = [f for f in ("index", "db_id", "gold", "exec_match") if f not in records[0]]
     if missing:
         raise ValueError(f"{name}: score records lack {missing}")
+    # metrics registered after this run was scored are computed now, from the records
+    apply_metrics(records, lambda db_id: (schemas or {}).get(db_id), only_missing=True)
     df = pd.DataFrame.from_records(records)
     for f in RECORD_FIELDS:
         if f not in df.columns:
@@ -213,19 +225,12 @@ def _fill_error_classes(df: pd.DataFrame, schemas, notes: list[str]) -> pd.DataF
     return df
 
 
-@lru_cache(maxsize=20000)
 def gold_features(sql: str) -> tuple[int | None, bool | None, bool | None]:
-    """(distinct tables, aggregation present, subquery or set operation present) of a gold query."""
-    try:
-        tree = sqlglot.parse_one(sql or "", read="sqlite")
-    except (ParseError, TokenError):
+    """(distinct tables, aggregation or GROUP BY, subquery or set operation) of a gold query."""
+    f = sql_features(sql or "")
+    if not f["parsed"]:
         return None, None, None
-    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-    tables = {t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in ctes}
-    has_agg = tree.find(exp.AggFunc) is not None or tree.find(exp.Group) is not None
-    n_selects = sum(1 for _ in tree.find_all(exp.Select))
-    nested = tree.find(exp.SetOperation) is not None or n_selects > 1
-    return len(tables), has_agg, nested
+    return f["tables"], bool(f["aggregate"] or f["group_by"]), bool(f["nested"] or f["set_op"])
 
 
 # ---------------------------------------------------------------- accuracies
@@ -233,7 +238,7 @@ def gold_features(sql: str) -> tuple[int | None, bool | None, bool | None]:
 
 def outcomes(df: pd.DataFrame, metric: str) -> np.ndarray:
     """0/1 outcomes of one metric ('exec' or 'exact') over the rows where it is defined."""
-    col = df[METRICS[metric]]
+    col = df[metric_fields()[metric]]
     return col[col.notna()].astype(bool).to_numpy()
 
 
@@ -245,7 +250,7 @@ def summary(runs: list[Run], *, levels=("easy", "medium", "hard", "extra", "over
         row = {"system": run.name, "n": len(df), "skipped": int((~df["scored"]).sum()), "cells": {}}
         for level in levels:
             part = df if level == "overall" else df[df["hardness"] == level]
-            row["cells"][level] = {m: st.accuracy(outcomes(part, m), **ci_kwargs).as_dict() for m in METRICS}
+            row["cells"][level] = {m: st.accuracy(outcomes(part, m), **ci_kwargs).as_dict() for m in metric_fields()}
         out.append(row)
     return out
 
@@ -258,7 +263,7 @@ def compare_to_baseline(runs: list[Run], baseline: str, **ci_kwargs) -> list[dic
         if run is base:
             continue
         row = {"system": run.name, "baseline": base.name}
-        for metric, col in METRICS.items():
+        for metric, col in metric_fields().items():
             a, b = base.records[col], run.records[col]
             common = a.index.intersection(b.index)
             a, b = a.loc[common], b.loc[common]
@@ -383,8 +388,8 @@ def schema_excerpt(schema: Schema | None, sqls: list[str], max_tables: int = 4) 
     used: list[str] = []
     for sql in sqls:
         try:
-            tree = sqlglot.parse_one(sql or "", read="sqlite")
-        except (ParseError, TokenError):
+            tree = parse_sql(sql or "")
+        except SQLParseError:
             continue
         for t in tree.find_all(exp.Table):
             if schema.table(t.name) is not None and t.name.lower() not in used:

@@ -23,10 +23,12 @@ from sqlglot.tokens import TokenType
 from t2s_bench.reporting import analysis as an
 from t2s_bench.reporting import charts
 from t2s_bench.scoring.errors import ERROR_CLASSES
+from t2s_bench.scoring.hardness import LEVELS as HARDNESS_LEVELS
+from t2s_bench.scoring.metrics import all_metrics
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("html", "md", "json")
-LEVELS = ["easy", "medium", "hard", "extra", "overall"]
+LEVELS = [*HARDNESS_LEVELS, "overall"]
 BROWSER_ROWS = 5  # result rows per example embedded for the browser
 BROWSER_CELL_CHARS = 80
 
@@ -151,6 +153,8 @@ def report_data(runs: list[an.Run], *, baseline: str | None = None, n_resamples:
                                 "rows": _clean(df.assign(group=df["group"].astype(str)).to_dict("records"))}
     return _clean({
         "systems": [r.name for r in runs],
+        "metrics": [{"name": m.name, "label": m.label, "description": m.description or m.name}
+                    for m in all_metrics()],
         "baseline": baseline,
         "statistics": {"confidence": 0.95, "bootstrap_resamples": n_resamples, "seed": seed,
                        "paired_test": "McNemar exact (two-sided binomial on discordant pairs)"},
@@ -242,10 +246,13 @@ def render_report(runs: list[an.Run], out_path: str | Path, *, baseline: str | N
 
 
 def markdown_table(data: dict) -> str:
-    """README results table: execution accuracy per hardness with 95% CI, exact match overall."""
+    """README results table: execution accuracy per hardness with 95% CI, exact match overall,
+    then one overall column per extra registered metric."""
+    extras = [m for m in data.get("metrics", []) if m["name"] not in ("exec", "exact")]
     lines = [
-        "| System | Easy | Medium | Hard | Extra | Overall EX | Overall EM | n |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| System | Easy | Medium | Hard | Extra | Overall EX | Overall EM |"
+        + "".join(f" Overall {_md(m['label'])} |" for m in extras) + " n |",
+        "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(extras) + "---:|",
     ]
     for row in data["summary"]:
         cells = row["cells"]
@@ -254,7 +261,9 @@ def markdown_table(data: dict) -> str:
         lines.append(
             f"| {_md(row['system'])} | " + " | ".join(ex)
             + f" | **{_pct(overall['exec']['accuracy'])}** {_ci(overall['exec'])}"
-            + f" | {_pct(overall['exact']['accuracy'])} {_ci(overall['exact'])} | {overall['exec']['n']} |"
+            + f" | {_pct(overall['exact']['accuracy'])} {_ci(overall['exact'])} |"
+            + "".join(f" {_pct(overall[m['name']]['accuracy'])} |" for m in extras)
+            + f" {overall['exec']['n']} |"
         )
     out = "\n".join(lines) + "\n"
     if data["comparisons"]:

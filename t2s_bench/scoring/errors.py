@@ -306,7 +306,7 @@ class _Features:
             for q in query.find_all(exp.Order)
             for o in q.expressions
         ]
-        self.limits = [l.expression.sql() for l in query.find_all(exp.Limit) if l.expression is not None]
+        self.limits = [lim.expression.sql() for lim in query.find_all(exp.Limit) if lim.expression is not None]
         self.values = Counter(
             _literal_key(lit) for lit in query.find_all(exp.Literal) if not isinstance(lit.parent, exp.Limit)
         )

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from t2s_bench.records import ScoreRecord, new_score_record
 from t2s_bench.scoring.exact_match import exact_match
 from t2s_bench.scoring.exec_match import ExecMatchOptions, exec_match
 from t2s_bench.scoring.hardness import LEVELS, hardness
+from t2s_bench.scoring.metrics import apply_metrics, extra_metrics
 from t2s_bench.sql.components import UnsupportedSQL
 from t2s_bench.sql.parse import SQLParseError, has_order_by, join_split_operators, parse_sql, remove_distinct
 
@@ -32,6 +35,7 @@ MISSING_PREDICTION = "missing prediction"
 EMPTY_PREDICTION = "empty prediction"
 PREVIEW_ROWS = 10
 DEFAULT_MAX_ROWS = 100_000
+DEFAULT_OPTIONS = ExecMatchOptions()  # frozen: safe to share as a default
 
 
 def prepare_for_execution(sql: str, keep_distinct: bool) -> str:
@@ -46,10 +50,10 @@ def score_predictions(
     *,
     workers: int = 2,
     timeout: float = 30.0,
-    options: ExecMatchOptions = ExecMatchOptions(),
+    options: ExecMatchOptions = DEFAULT_OPTIONS,
     gold_cache=True,
     max_rows: int = DEFAULT_MAX_ROWS,
-) -> list[dict]:
+) -> list[ScoreRecord]:
     """Score predictions (example index -> SQL) against `dataset`; one record per example, in order.
 
     ``gold_cache``: True for the default on-disk cache, a GoldCache instance, or None/False for none.
@@ -67,23 +71,7 @@ def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> 
     records, exec_plan = [], []
     for ex in dataset.examples:
         pred = predictions.get(ex.index)
-        rec = {
-            "index": ex.index,
-            "db_id": ex.db_id,
-            "question": ex.question,
-            "gold": ex.query,
-            "pred": pred if pred is not None else "",
-            "hardness": None,
-            "exec_match": None,
-            "exact_match": None,
-            "pred_error": None,
-            "timed_out": False,
-            "skipped": None,
-            "error_class": None,
-            "error_reason": "",
-            "gold_result": None,
-            "pred_result": None,
-        }
+        rec = new_score_record(ex.index, ex.db_id, ex.question, ex.query, pred if pred is not None else "")
         if pred is None:
             rec["pred_error"] = MISSING_PREDICTION
         elif not pred.strip():
@@ -131,6 +119,7 @@ def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> 
             except Exception as e:  # a classifier bug must not lose the scores
                 log.warning("classify_error failed on example %s: %s", rec["index"], e)
                 rec["error_class"], rec["error_reason"] = "other", f"classifier failed: {e}"
+    apply_metrics(records, lambda db_id: _schema_or_none(dataset, db_id))
     return records
 
 
@@ -161,7 +150,7 @@ def _execute_plan(exec_plan, cache, workers, timeout, max_rows):
     return gold_results, pred_results
 
 
-def summarize(records: list[dict]) -> dict:
+def summarize(records: Sequence[Mapping]) -> dict:
     """Counts and accuracies per hardness level and overall.
 
     Execution accuracy divides by the examples that were executed (not skipped); exact-match
@@ -186,6 +175,12 @@ def summarize(records: list[dict]) -> dict:
             "exact": n_exact / len(exact_scored) if exact_scored else None,
             "exact_all": n_exact / len(recs) if recs else None,
         }
+        for metric in extra_metrics():  # metrics registered in scoring.metrics
+            defined = [r for r in recs if not r.get("skipped") and r.get(metric.field) is not None]
+            n_true = sum(r.get(metric.field) is True for r in defined)
+            out["levels"][level][metric.name] = n_true / len(defined) if defined else None
+            out["levels"][level][f"n_{metric.name}_scored"] = len(defined)
+            out["levels"][level][f"n_{metric.name}_correct"] = n_true
     out["n_skipped"] = sum(bool(r.get("skipped")) for r in records)
     out["n_pred_errors"] = sum(bool(r.get("pred_error")) for r in records)
     out["n_timeouts"] = sum(bool(r.get("timed_out")) for r in records)
@@ -219,6 +214,10 @@ def format_table(summary: dict) -> str:
         "====================== EXACT MATCHING ACCURACY =====================",
         line("exact match", [rows[lv]["exact"] for lv in levels], acc),
     ]
+    for metric in extra_metrics():
+        if metric.name in rows["all"]:
+            out += ["", f"{'=' * 22} {metric.label.upper()}: {metric.description or metric.name} ".ljust(68, "="),
+                    line(metric.name, [rows[lv].get(metric.name) for lv in levels], acc)]
     notes = []
     if summary.get("n_skipped"):
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.get("skipped_reasons", {}).items()))

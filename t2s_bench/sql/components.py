@@ -55,11 +55,11 @@ class SpiderSQL:
     having: list = field(default_factory=list)
     order_by: tuple | None = None
     has_limit: bool = False
-    intersect: "SpiderSQL | None" = None
-    union: "SpiderSQL | None" = None
-    except_: "SpiderSQL | None" = None
+    intersect: SpiderSQL | None = None
+    union: SpiderSQL | None = None
+    except_: SpiderSQL | None = None
 
-    def set_ops(self) -> dict[str, "SpiderSQL | None"]:
+    def set_ops(self) -> dict[str, SpiderSQL | None]:
         return {"intersect": self.intersect, "except": self.except_, "union": self.union}
 
     def conditions(self) -> list:
@@ -114,7 +114,7 @@ def extract(sql: str | exp.Expression, schema: Schema | None, *, strict: bool = 
 
 
 class _Scope:
-    def __init__(self, parent: "_Scope | None"):
+    def __init__(self, parent: _Scope | None):
         self.parent = parent
         self.aliases: dict[str, str] = {}  # alias or table name -> table name
         self.tables: list[str] = []  # real tables in FROM order (Spider's "default tables")

@@ -1,41 +1,19 @@
 """The System protocol and its registry.
 
 A system turns a batch of tasks (question + schema context) into predictions.
-Third parties add one with `@register_system("name")` on a factory taking keyword config.
+Third parties add one with `@register_system("name")` on a factory taking keyword options, in a
+module named in $T2S_PLUGINS or through the `t2s_bench.systems` entry point group.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from t2s_bench.datasets.schema import Schema
-from t2s_bench.datasets.spider import Example
+from t2s_bench.records import Prediction, Task
+from t2s_bench.registry import Registry
 
-
-@dataclass
-class Task:
-    example: Example
-    schema: Schema
-    db_path: Path | None
-
-
-@dataclass
-class Prediction:
-    index: int
-    db_id: str
-    sql: str  # final SQL, extracted from the raw output
-    raw_output: str = ""
-    prompt: list[dict] = field(default_factory=list)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s: float = 0.0
-    error: str | None = None  # e.g. prompt overflow, backend failure
-    trace: list[dict] = field(default_factory=list)  # earlier generations: zero-shot draft, repaired answers
-
-    def to_json(self) -> dict:
-        return asdict(self)
+__all__ = ["SYSTEMS", "Prediction", "System", "SystemFactory", "Task", "get_system", "register_system"]
 
 
 class System(Protocol):
@@ -49,35 +27,20 @@ class System(Protocol):
 
 
 SystemFactory = Callable[..., System]
-SYSTEMS: dict[str, SystemFactory] = {}
+SYSTEMS: Registry[SystemFactory] = Registry("system", entry_point_group="t2s_bench.systems")
+for _name in ("zero-shot", "few-shot", "rag", "finetuned", "oracle"):
+    SYSTEMS.register(_name, f"t2s_bench.systems.builtin:{_name.replace('-', '_')}")
+SYSTEMS.register("vote", "t2s_bench.systems.vote:vote")
 
 
-def register_system(name: str):
-    def wrap(factory: SystemFactory) -> SystemFactory:
-        SYSTEMS[name] = factory
-        return factory
-
-    return wrap
+def register_system(name: str, *, replace: bool = False) -> Callable[[SystemFactory], SystemFactory]:
+    return SYSTEMS.register(name, replace=replace)
 
 
 def load_plugins() -> None:
-    """Import third-party modules that register systems: entry points `t2s_bench.systems`
-    and the comma-separated module names in $T2S_PLUGINS."""
-    import importlib
-    import os
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="t2s_bench.systems"):
-        ep.load()
-    for module in filter(None, os.environ.get("T2S_PLUGINS", "").split(",")):
-        importlib.import_module(module.strip())
+    SYSTEMS.load_plugins(force=True)
 
 
-def get_system(name: str, **config) -> System:
-    from t2s_bench.systems import builtin, vote  # noqa: F401  (registers the built-in systems)
-
-    load_plugins()
-
-    if name not in SYSTEMS:
-        raise ValueError(f"unknown system {name!r}; registered: {sorted(SYSTEMS)}")
-    return SYSTEMS[name](**config)
+def get_system(name: str, **options: Any) -> System:
+    """Build the system `name`; options it (or its backend) does not take are an OptionError."""
+    return SYSTEMS.create(name, **options)

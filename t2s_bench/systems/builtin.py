@@ -9,8 +9,9 @@ import numpy as np
 from t2s_bench.backends.base import Backend
 from t2s_bench.datasets import Dataset, load_dataset
 from t2s_bench.datasets.spider import Example
+from t2s_bench.registry import OptionError, accepted_options
 from t2s_bench.sql.parse import tables_used
-from t2s_bench.systems.base import Task, register_system
+from t2s_bench.systems.base import Task
 from t2s_bench.systems.prompted import PromptedSystem
 from t2s_bench.systems.selectors import SKELETON_SEARCH, SKELETON_THRESHOLD, ExampleSelector, rerank_by_skeleton
 
@@ -20,9 +21,13 @@ DEFAULT_MODEL = "qwen2.5-coder-0.5b-gguf"
 FEW_SHOT_TEMPLATE = "v2.1"
 
 
-def make_backend(model: str | None = None, backend: str | None = None, **options) -> Backend:
-    """Pick and build a backend: a GGUF -> llama-cpp, a base_url -> openai, else transformers."""
-    from t2s_bench.backends import get_backend
+def make_backend(model: str | None = None, backend: str | None = None, *, system: str = "system",
+                 system_options: tuple[str, ...] = (), **options) -> Backend:
+    """Pick and build a backend: a GGUF -> llama-cpp, a base_url -> openai, else transformers.
+
+    `options` are checked against the backend's constructor first: one the backend does not take
+    is an OptionError naming the system's and the backend's valid options (`system_options`)."""
+    from t2s_bench.backends import BACKENDS
     from t2s_bench.backends.catalog import resolve_model
 
     model = model or DEFAULT_MODEL
@@ -36,10 +41,19 @@ def make_backend(model: str | None = None, backend: str | None = None, **options
             backend = "llama-cpp"
         else:
             backend = "transformers"
-    if backend == "openai":
-        return get_backend(backend, model=model, **options)
+    cls = BACKENDS.get(backend)
+    names, open_ended = accepted_options(cls)
+    unknown = sorted(set(options) - names) if not open_ended else []
+    if unknown:
+        raise OptionError(
+            f"{system} does not take the option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"its options: {', '.join(sorted(set(system_options) | {'model', 'backend'}))}; "
+            f"backend {backend!r} options: {', '.join(sorted(names - {'model'}))}"
+        )
+    if backend not in ("llama-cpp", "transformers"):  # served or plugin models: the id as given
+        return cls(model=model, **options)
     path = model if Path(model).exists() else str(resolve_model(model))
-    return get_backend(backend, model=path, **options)
+    return cls(model=path, **options)
 
 
 class _PoolSchemas:
@@ -142,44 +156,52 @@ def resolve_pool(pool: str | None, dataset_name: str | None) -> Dataset:
     return load_dataset(pool)
 
 
-def _split(options: dict) -> tuple[dict, dict]:
-    """Separate system options from backend options."""
-    system_keys = {"template", "schema_format", "sample_rows", "max_new_tokens", "overflow", "repair", "repair_template", "votes"}
-    sys_opts = {k: v for k, v in options.items() if k in system_keys and v is not None}
-    backend_opts = {k: v for k, v in options.items() if k not in system_keys}
-    return sys_opts, backend_opts
+# options of PromptedSystem that every prompted system takes; any other option goes to the backend
+PROMPT_OPTIONS = ("template", "schema_format", "sample_rows", "max_new_tokens", "overflow", "repair",
+                  "repair_template", "votes")
 
 
-@register_system("zero-shot")
-def zero_shot(model=None, backend=None, dataset_name=None, **options) -> PromptedSystem:
-    sys_opts, b_opts = _split(options)
-    return PromptedSystem("zero-shot", make_backend(model, backend, **b_opts), **sys_opts)
+def _split(options: dict, backend_options: dict | None) -> tuple[dict, dict]:
+    """(prompting options, backend options): flat options that are not prompting options are
+    backend options, as are those given separately (`-B key=value`)."""
+    sys_opts = {k: v for k, v in options.items() if k in PROMPT_OPTIONS and v is not None}
+    backend_opts = {k: v for k, v in options.items() if k not in PROMPT_OPTIONS}
+    return sys_opts, {**backend_opts, **(backend_options or {})}
 
 
-@register_system("few-shot")
+def _backend(system: str, factory, model, backend, b_opts: dict) -> Backend:
+    own = tuple(n for n in accepted_options(factory)[0] if n not in ("dataset_name", "backend_options"))
+    return make_backend(model, backend, system=system, system_options=own + PROMPT_OPTIONS, **b_opts)
+
+
+def zero_shot(model=None, backend=None, dataset_name=None, backend_options=None, **options) -> PromptedSystem:
+    sys_opts, b_opts = _split(options, backend_options)
+    return PromptedSystem("zero-shot", _backend("zero-shot", zero_shot, model, backend, b_opts), **sys_opts)
+
+
 def few_shot(model=None, backend=None, k=3, selection="masked", pool=None, seed=42, skeleton_rerank=False,
-             dataset_name=None, **options):
-    sys_opts, b_opts = _split(options)
+             dataset_name=None, backend_options=None, **options):
+    sys_opts, b_opts = _split(options, backend_options)
     sys_opts.setdefault("template", FEW_SHOT_TEMPLATE)
+    llm = _backend("few-shot", few_shot, model, backend, b_opts)
     source = PoolSource(resolve_pool(pool, dataset_name), selection, seed, skeleton=skeleton_rerank)
-    return PromptedSystem("few-shot", make_backend(model, backend, **b_opts), k=k, examples=source, **sys_opts)
+    return PromptedSystem("few-shot", llm, k=k, examples=source, **sys_opts)
 
 
-@register_system("rag")
 def rag(model=None, backend=None, k=3, pool=None, embedder=None, masked=True, skeleton_rerank=False,
-        dataset_name=None, **options):
-    sys_opts, b_opts = _split(options)
+        dataset_name=None, backend_options=None, **options):
+    sys_opts, b_opts = _split(options, backend_options)
     sys_opts.setdefault("template", FEW_SHOT_TEMPLATE)
+    llm = _backend("rag", rag, model, backend, b_opts)
     source = RetrievalSource(resolve_pool(pool, dataset_name), embedder, masked=masked, skeleton=skeleton_rerank)
-    return PromptedSystem("rag", make_backend(model, backend, **b_opts), k=k, examples=source, **sys_opts)
+    return PromptedSystem("rag", llm, k=k, examples=source, **sys_opts)
 
 
-@register_system("finetuned")
-def finetuned(adapter=None, model=None, backend=None, dataset_name=None, **options):
+def finetuned(adapter=None, model=None, backend=None, dataset_name=None, backend_options=None, **options):
     """A trained adapter (transformers + PEFT) or an exported GGUF file (llama-cpp)."""
     if adapter is None and model is None:
         raise ValueError("finetuned: give --adapter ADAPTER_DIR (from `t2s-bench train`) or --model EXPORTED.gguf")
-    sys_opts, b_opts = _split(options)
+    sys_opts, b_opts = _split(options, backend_options)
     if adapter is not None:
         meta = _adapter_meta(Path(adapter))
         trained = meta.get("config", meta)  # train_config.json keeps the TrainConfig under "config"
@@ -196,7 +218,7 @@ def finetuned(adapter=None, model=None, backend=None, dataset_name=None, **optio
         if trained.get("gguf_file") and not str(model).endswith(".gguf"):
             b_opts.setdefault("gguf_file", trained["gguf_file"])
         backend = backend or "transformers"
-    return PromptedSystem("finetuned", make_backend(model, backend, **b_opts), **sys_opts)
+    return PromptedSystem("finetuned", _backend("finetuned", finetuned, model, backend, b_opts), **sys_opts)
 
 
 def _adapter_meta(adapter: Path) -> dict:
@@ -227,6 +249,5 @@ class OracleSystem:
         return {"system": "oracle"}
 
 
-@register_system("oracle")
-def oracle(dataset_name=None, **options) -> OracleSystem:
+def oracle(dataset_name=None) -> OracleSystem:
     return OracleSystem()

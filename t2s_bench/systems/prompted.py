@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from t2s_bench.backends.base import Backend, GenerationRequest
 from t2s_bench.datasets.spider import Example

@@ -11,10 +11,10 @@ The members' predictions are cached work, so an ensemble costs executions, not g
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from t2s_bench.systems.base import Prediction, Task, register_system
+from t2s_bench.rundir import RunDir
+from t2s_bench.systems.base import Prediction, Task
 
 VOTE_TIMEOUT_S = 10.0
 
@@ -49,16 +49,14 @@ class VoteSystem:
     def __init__(self, members: list[str | Path]):
         if len(members) < 2:
             raise ValueError("vote: give at least two member run directories (--members RUN RUN ...)")
-        from t2s_bench.runner import load_predictions
-
         self.members = [Path(m) for m in members]
         self.configs, self.predictions = [], []
-        for run in self.members:
-            config = run / "config.json"
-            if not config.is_file():
-                raise FileNotFoundError(f"vote: {run} is not a run directory (no config.json)")
-            self.configs.append(json.loads(config.read_text()))
-            self.predictions.append(load_predictions(run / "predictions.jsonl"))
+        for path in self.members:
+            run = RunDir(path)
+            if not run.config_path.is_file():
+                raise FileNotFoundError(f"vote: {path} is not a run directory (no config.json)")
+            self.configs.append(run.read_config())
+            self.predictions.append(run.read_predictions())
 
     def predict(self, tasks: list[Task]) -> list[Prediction]:
         out = []
@@ -93,9 +91,5 @@ class VoteSystem:
         }
 
 
-@register_system("vote")
-def vote(members=None, dataset_name=None, **options) -> VoteSystem:
-    unknown = {k: v for k, v in options.items() if v is not None}
-    if unknown:
-        raise ValueError(f"vote takes only --members; got {sorted(unknown)}")
+def vote(members=None, dataset_name=None) -> VoteSystem:
     return VoteSystem(members or [])

@@ -1,7 +1,7 @@
 """Fine-tuning: data prep into a hashed HF `datasets` artefact, LoRA/QLoRA trainer validated by execution,
 GGUF export."""
 
-from t2s_bench.training.data import PrepSettings, PreparedData, prepare_training_data
+from t2s_bench.training.data import PreparedData, PrepSettings, prepare_training_data
 from t2s_bench.training.export import export_adapter, export_gguf, merge_adapter, quantize_gguf, verify_gguf
 from t2s_bench.training.guard import NonFiniteGuard, NonFiniteTrainingError, optimizer_step, sft_loss_sum
 from t2s_bench.training.trainer import TrainConfig, train

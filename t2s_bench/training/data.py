@@ -43,8 +43,8 @@ class PrepSettings:
 @dataclass
 class PreparedData:
     path: Path
-    train: "object"  # datasets.Dataset
-    validation: "object"  # datasets.Dataset
+    train: object  # datasets.Dataset
+    validation: object  # datasets.Dataset
     meta: dict = field(default_factory=dict)
 
     @property

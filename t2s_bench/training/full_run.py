@@ -5,8 +5,9 @@
 
 Resumable: everything lives under --work (the de-quantized base, the prepared data, the checkpoint);
 running the same command again continues from the last checkpoint and then evaluates.
-Writes to --out: train_config.json, train_summary.json, curves.{json,csv,png}, data_stats.json,
-dev_metrics.json (summary of the core scorer), dev_scores.jsonl (one score record per question).
+Writes to --out: train_config.json, train_summary.json, curves.{json,csv,png}, data_stats.json, and
+dev-run/, the run directory of the adapter on Spider dev written by the harness (as `t2s-bench run
+--system finetuned --adapter ...` writes it).
 """
 
 from __future__ import annotations
@@ -22,53 +23,16 @@ from pathlib import Path
 log = logging.getLogger("t2s_bench.full_run")
 
 
-def evaluate_adapter(base: str, adapter: Path, *, template: str, max_length: int, schema_formats, batch_size: int,
-                     max_new_tokens: int, workers: int, out: Path, limit: int | None = None) -> dict:
-    """Generate SQL for every executable Spider dev question with base + adapter (merged), and score it."""
-    import torch
-    from peft import PeftModel
+def evaluate_adapter(base: str, adapter: Path, *, batch_size: int, max_new_tokens: int, workers: int, out: Path,
+                     limit: int | None = None) -> Path:
+    """Score base + adapter on Spider dev through the harness (`finetuned` system, transformers
+    backend): the same generation path and run directory as `t2s-bench run --system finetuned`."""
+    from t2s_bench.api import evaluate
 
-    from t2s_bench.datasets import load_dataset
-    from t2s_bench.prompting import load_template
-    from t2s_bench.scoring import summarize
-    from t2s_bench.training.data import PrepSettings, encode_split, end_of_turn_id, usable_examples
-    from t2s_bench.training.models import load_model, load_tokenizer
-    from t2s_bench.training.trainer import execution_accuracy, generate_sql
-
-    t0 = time.monotonic()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer = load_tokenizer(base)
-    dev = load_dataset("spider-dev")
-    examples, missing = usable_examples(dev)
-    examples = examples[:limit] if limit else examples
-    dev = dev.filter(indices=[e.index for e in examples]) if limit else dev
-    eot = end_of_turn_id(tokenizer)
-    settings = PrepSettings(template, max_length + max_new_tokens, tuple(schema_formats))
-    records, stats = encode_split(dev, examples, tokenizer, load_template(template), settings, eot)
-    prompts = [r["input_ids"][: r["n_prompt"]] for r in records]
-    model = load_model(base, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32, device=device)
-    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload().eval()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eot
-    stops = sorted({eot} | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()))
-    t_gen = time.monotonic()
-    sqls = generate_sql(model, tokenizer, prompts, pad_id=pad, stop_ids=stops, device=device, batch_size=batch_size,
-                        max_new_tokens=max_new_tokens)
-    gen_s = time.monotonic() - t_gen
-    preds = {r["index"]: s for r, s in zip(records, sqls)}
-    for idx in stats["dropped_indices"]:  # too long even with the compact schema: counted as wrong
-        preds[idx] = ""
-    acc, scores = execution_accuracy(dev, preds, workers=workers, timeout=30.0)
-    with open(out / "dev_scores.jsonl", "w") as f:
-        for rec in scores:
-            f.write(json.dumps(rec, default=str) + "\n")
-    metrics = {
-        "dataset": "spider-dev", "n_questions": len(dev), "n_executable": len(examples), "n_skipped_missing_db": missing,
-        "n_prompt_too_long": stats["n_dropped_too_long"], "exec_acc": acc, "summary": summarize(scores),
-        "generation_s": round(gen_s, 1), "questions_per_s": round(len(prompts) / gen_s, 2),
-        "eval_s": round(time.monotonic() - t0, 1), "adapter": str(adapter),
-    }
-    (out / "dev_metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
-    return metrics
+    result = evaluate("finetuned", dataset="spider-dev", adapter=str(adapter), model=base, backend="transformers",
+                      gen_batch_size=batch_size, max_new_tokens=max_new_tokens, batch_size=max(batch_size, 8) * 4,
+                      workers=workers, limit=limit, out=out / "dev-run", progress=True)
+    return result.path
 
 
 def adapter_dir(work: Path, builder: str) -> Path:
@@ -162,12 +126,11 @@ def main(argv=None) -> int:
         if (adapter / name).is_file():
             shutil.copy2(adapter / name, out / name)
     if not args.skip_final_eval:
-        metrics = evaluate_adapter(base, adapter, template=config.template, max_length=config.max_length,
-                                   schema_formats=config.schema_formats, batch_size=args.gen_batch_size,
-                                   max_new_tokens=config.max_new_tokens, workers=args.workers, out=out,
-                                   limit=args.dev_limit)
-        log.info("Spider dev execution accuracy %.4f on %d questions (%s)", metrics["exec_acc"],
-                 metrics["n_executable"], json.dumps(metrics["summary"], default=str)[:400])
+        run_dir = evaluate_adapter(base, adapter, batch_size=args.gen_batch_size, max_new_tokens=config.max_new_tokens,
+                                   workers=args.workers, out=out, limit=args.dev_limit)
+        level = json.loads((run_dir / "metrics.json").read_text())["levels"]["all"]
+        log.info("Spider dev execution accuracy %.4f on %d scored questions (run directory %s)", level["exec"],
+                 level["n_scored"], run_dir)
     log.info("total %.0fs", time.monotonic() - started)
     return 0
 

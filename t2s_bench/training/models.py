@@ -12,6 +12,8 @@ import json
 import logging
 from pathlib import Path
 
+from t2s_bench.files import file_sha256
+
 log = logging.getLogger(__name__)
 
 
@@ -96,10 +98,8 @@ def base_fingerprint(base: str, gguf_file: str | None = None) -> dict:
     files = [f for f in files if f.is_file()]
     if files:
         h = hashlib.sha256()
-        for f in files:
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(chunk)
+        for f in files:  # a digest of the files' digests
+            h.update(file_sha256(f).encode())
         out["sha256"] = h.hexdigest()
         out["files"] = [f.name for f in files]
     cfg = path / "config.json"

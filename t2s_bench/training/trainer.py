@@ -80,7 +80,7 @@ class TrainConfig:
     data_cache: str | None = None  # default: <cache>/training_data
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
