@@ -53,5 +53,5 @@ tar -C "$ADAPTER" -cf "$WORK/adapter.tar" adapter_config.json adapter_model.safe
 split -b 15M -d -a 1 "$WORK/adapter.tar" "$OUT/adapter.tar.part_"
 # the device returns at most 8 files: everything small in one archive, the headline files beside it
 tar -C "$RES" -czf "$OUT/results.tgz" .
-cp "$RES/log.txt" "$OUT/" ; for f in dev_metrics.json train_summary.json; do if [ -f "$RES/$f" ]; then cp "$RES/$f" "$OUT/"; fi; done
+cp "$RES/log.txt" "$OUT/" ; for f in dev-run/metrics.json train_summary.json; do if [ -f "$RES/$f" ]; then cp "$RES/$f" "$OUT/"; fi; done
 ls -la "$OUT"

@@ -202,6 +202,26 @@ def tokenizer_fingerprint(tokenizer) -> str:
                  "special": tokenizer.special_tokens_map})
 
 
+def held_out_databases(dataset: Dataset, fraction: float = 0.1, seed: int = 42) -> list[str]:
+    """A seeded choice of whole databases (about `fraction` of the questions) to validate on:
+    a split of a training set that is schema-disjoint from the rest, as Spider dev is from train,
+    so checkpoints and hyperparameters are chosen without touching the reported split."""
+    import random
+
+    counts: dict[str, int] = {}
+    for e in dataset.examples:
+        counts[e.db_id] = counts.get(e.db_id, 0) + 1
+    order = sorted(counts)
+    random.Random(seed).shuffle(order)
+    chosen, total = [], 0
+    for db in order:
+        if total >= fraction * len(dataset.examples):
+            break
+        chosen.append(db)
+        total += counts[db]
+    return sorted(chosen)
+
+
 def prepare_training_data(
     train: Dataset,
     validation: Dataset,
