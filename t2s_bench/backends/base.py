@@ -24,6 +24,9 @@ class Generation:
     latency_s: float
     finish_reason: str | None = None  # "stop" | "length" | None when unknown
     error: str | None = None  # set (with text "") when this request failed; the batch goes on
+    # natural-log probability of each generated token (the end-of-generation token excluded); None when
+    # the backend does not report them
+    token_logprobs: list[float] | None = None
 
 
 class Backend(ABC):

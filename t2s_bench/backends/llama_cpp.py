@@ -77,6 +77,21 @@ def load_llama(model_path: str | Path, **kwargs):
         return Llama(model_path=str(model_path), **kwargs)
 
 
+class _GreedyLogprobs:
+    """A logits processor that records the log-probability of the greedy (argmax) token at each step;
+    it leaves the logits unchanged, so generation is the same with or without it."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def __call__(self, input_ids, scores):
+        import numpy as np
+
+        top = float(scores.max())
+        self.values.append(-float(np.log(np.exp(scores - top).sum())))
+        return scores
+
+
 def _token_limit(max_tokens: int):
     """A hard cap on sampled tokens: llama-cpp-python skips its own `max_tokens` check while a
     multi-byte character is incomplete, so a generation could otherwise run past the limit."""
@@ -235,6 +250,7 @@ class LlamaCppBackend(Backend):
                     completion_tokens=out.completion_tokens,
                     latency_s=tok_s + out.latency_s,
                     finish_reason=out.finish_reason,
+                    token_logprobs=out.token_logprobs,
                 )
         return results  # type: ignore[return-value]
 
@@ -249,6 +265,9 @@ class LlamaCppBackend(Backend):
         self.prefix_stats["prompt_tokens"] += len(tokens)
         self.prefix_stats["reused_tokens"] += self._cached_prefix(tokens)
         max_tokens = min(request.max_tokens, room)
+        from llama_cpp import LogitsProcessorList
+
+        recorder = _GreedyLogprobs()
         try:
             out = self._llm.create_completion(
                 prompt=tokens,
@@ -259,6 +278,7 @@ class LlamaCppBackend(Backend):
                 stop=request.stop or None,
                 seed=self.seed,
                 stopping_criteria=_token_limit(max_tokens),
+                logits_processor=LogitsProcessorList([recorder]),
             )
         except (RuntimeError, ValueError) as e:
             self._llm.reset()
@@ -271,6 +291,7 @@ class LlamaCppBackend(Backend):
             completion_tokens=n_out,
             latency_s=time.perf_counter() - start,
             finish_reason="length" if n_out >= max_tokens else choice.get("finish_reason"),
+            token_logprobs=recorder.values[:n_out],
         )
 
     # -------------------------------------------------------------- identity

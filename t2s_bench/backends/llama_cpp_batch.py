@@ -42,6 +42,7 @@ class BatchResult:
     finish_reason: str  # "stop" | "length"
     latency_s: float  # this request's share of the group's wall time (see `PrefixSharingDecoder.run`)
     reused_tokens: int  # prompt tokens this request did not evaluate itself
+    token_logprobs: list[float] = field(default_factory=list)  # log-probability of each generated token
 
 
 @dataclass
@@ -52,6 +53,7 @@ class _Sequence:
     reserved_cells: int
     next_pos: int = 0
     out_tokens: list[int] = field(default_factory=list)
+    out_logprobs: list[float] = field(default_factory=list)
     out_bytes: bytearray = field(default_factory=bytearray)
     finish_reason: str | None = None
     text_end: int | None = None  # byte offset of a stop string, when one was found
@@ -140,11 +142,14 @@ class PrefixSharingDecoder:
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc} for a batch of {len(entries)} tokens")
 
-    def _argmax(self, batch_index: int) -> int:
+    def _argmax(self, batch_index: int) -> tuple[int, float]:
+        """The greedy token and its log-probability (log-softmax of the logits)."""
         import numpy as np
 
         logits = np.ctypeslib.as_array(self._low.llama_get_logits_ith(self._ctx.ctx, batch_index), shape=(self._n_vocab,))
-        return int(logits.argmax())
+        token = int(logits.argmax())
+        top = float(logits[token])
+        return token, -float(np.log(np.exp(logits - top).sum()))
 
     def _drop(self, seq_id: int) -> None:
         self._low.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
@@ -223,7 +228,7 @@ class PrefixSharingDecoder:
                 step_start = time.perf_counter()
                 self._decode(entries)
                 for s, batch_index in readers:
-                    self._accept(s, self._argmax(batch_index))
+                    self._accept(s, *self._argmax(batch_index))
                 step_share = (time.perf_counter() - step_start) / len(readers)
                 for s, _ in readers:
                     s.latency_s += step_share
@@ -249,15 +254,17 @@ class PrefixSharingDecoder:
                 finish_reason=s.finish_reason,
                 latency_s=s.latency_s + overhead,
                 reused_tokens=cached if i == 0 else len(prefix),  # the first item pays for the prefix
+                token_logprobs=s.out_logprobs,
             ))
         return results
 
-    def _accept(self, s: _Sequence, token: int) -> None:
+    def _accept(self, s: _Sequence, token: int, logprob: float = 0.0) -> None:
         """Record the sampled token, or finish the sequence (eog / stop string / max_tokens)."""
         if self._low.llama_vocab_is_eog(self._vocab, token):
             s.finish_reason = "stop"  # the end-of-generation token is not counted, as in llama-cpp-python
             return
         s.out_tokens.append(token)
+        s.out_logprobs.append(logprob)
         s.out_bytes += self._piece(token)
         if s.item.stop and not ends_in_incomplete_utf8(s.out_bytes):
             hits = [i for stop in s.item.stop if stop and (i := s.out_bytes.find(stop.encode("utf-8"))) >= 0]

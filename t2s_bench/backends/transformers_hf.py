@@ -45,6 +45,21 @@ def _gguf_chat_template(path: Path) -> str | None:
     return field.contents() if field is not None else None
 
 
+class _GreedyLogprobs:
+    """A logits processor that records, per step and row, the log-probability of the greedy (argmax)
+    token; the scores pass through unchanged. (Cheaper than `output_scores`, which keeps every step's
+    full-vocabulary scores.)"""
+
+    def __init__(self) -> None:
+        self.values: list = []
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        self.values.append(torch.log_softmax(scores.float(), dim=-1).max(dim=-1).values.cpu())
+        return scores
+
+
 @register_backend("transformers")
 class TransformersBackend(Backend):
     def __init__(
@@ -159,6 +174,9 @@ class TransformersBackend(Backend):
         kwargs = {}
         if stop:
             kwargs = {"stop_strings": stop, "tokenizer": self.tokenizer}
+        recorder = _GreedyLogprobs()
+        from transformers import LogitsProcessorList
+
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids,
@@ -171,11 +189,13 @@ class TransformersBackend(Backend):
                 top_k=None,
                 pad_token_id=pad,
                 eos_token_id=self._stop_ids,
+                logits_processor=LogitsProcessorList([recorder]),
                 **kwargs,
             )
         elapsed = time.perf_counter() - start
         gens = []
-        for row, prompt in zip(out[:, width:].tolist(), prompts):
+        steps = torch.stack(recorder.values, dim=1).tolist() if recorder.values else [[] for _ in prompts]
+        for row, prompt, logprobs in zip(out[:, width:].tolist(), prompts, steps):
             n = next((k for k, t in enumerate(row) if t in self._stop_ids), None)
             ended = n is not None
             tokens = row[:n] if ended else row
@@ -186,6 +206,7 @@ class TransformersBackend(Backend):
                 completion_tokens=len(tokens),
                 latency_s=elapsed / len(prompts),  # the batch's wall time, shared out
                 finish_reason="stop" if ended or stopped else "length",
+                token_logprobs=logprobs[: len(tokens)],
             ))
         return gens
 

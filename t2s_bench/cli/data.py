@@ -54,6 +54,8 @@ def add_parser(subparsers) -> None:
                    "installed, else demo)")
     c.add_argument("--against", metavar="NAME", help="a second dataset that must share no database "
                    "(e.g. spider-train)")
+    c.add_argument("--tables", help="tables.json of a questions JSON given as --dataset (default: the one beside it)")
+    c.add_argument("--db-dir", help="database folder of a questions JSON given as --dataset (default: database/ beside it)")
     c.add_argument("--json", metavar="OUT", help="also write the report as JSON to OUT")
     c.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     c.add_argument("--timeout", type=float, default=30.0, help="seconds per query (default 30)")
@@ -97,7 +99,7 @@ def run_check(args: argparse.Namespace) -> int:
     from t2s_bench.datasets import load_dataset
     from t2s_bench.datasets.check import check_dataset, write_report
 
-    dataset = load_dataset(args.dataset or _default_dataset())
+    dataset = load_dataset(args.dataset or _default_dataset(), tables=args.tables, db_dir=args.db_dir)
     against = load_dataset(args.against) if args.against else None
     report = check_dataset(dataset, workers=args.workers, against=against, timeout=args.timeout)
     print(report.to_text())

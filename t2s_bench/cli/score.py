@@ -55,6 +55,8 @@ def load_inputs(args):
             raise ValueError("use either --gold/--pred or --dataset/--predictions, not both")
         dataset = dataset_from_gold_file(args.gold, args.tables, args.db_dir)
         preds = load_pred_file(args.pred)
+        while len(preds) > len(dataset.examples) and not preds[-1]:
+            preds.pop()  # blank lines at the end of the file are not predictions
         if len(preds) < len(dataset.examples):
             log.warning("%s has %d lines for %d gold queries: the rest count as missing predictions",
                         args.pred, len(preds), len(dataset.examples))
@@ -68,19 +70,28 @@ def load_inputs(args):
 
 
 def load_prediction_jsonl(path: str | Path) -> dict[int, str]:
+    """index -> SQL from a JSONL file; a bad line raises ValueError naming the file and line."""
     out: dict[int, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}:{n}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from e
-            if "index" not in rec:
-                raise ValueError(f"{path}:{n}: missing 'index'")
+            if not isinstance(rec, dict) or "index" not in rec:
+                raise ValueError(f"{path}:{n}: expected an object with 'index' and 'pred_sql' (or 'sql')")
+            try:
+                index = int(rec["index"])
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}:{n}: 'index' must be an integer, not {rec['index']!r}") from None
             sql = rec.get("pred_sql", rec.get("sql"))
-            out[int(rec["index"])] = sql if isinstance(sql, str) else ""
+            out[index] = sql if isinstance(sql, str) else ""
     return out
 
 

@@ -37,7 +37,9 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.shared_databases and not self.same_schema_pairs
+        """No failing gold query, no shared database; and something was checked at all."""
+        checked = self.n_executed > 0 or self.n_examples == 0
+        return checked and not self.failures and not self.shared_databases and not self.same_schema_pairs
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -68,6 +70,8 @@ class CheckReport:
                              + (f", identical schemas {self.same_schema_pairs}" if self.same_schema_pairs else ""))
             else:
                 lines.append(f"  disjoint from {self.against}: no database in common")
+        if self.n_executed == 0 and self.n_examples:
+            lines.append("  no gold query could be executed: every database is missing")
         lines.append("  OK" if self.ok else "  PROBLEMS FOUND")
         return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from t2s_bench.datasets.spider import Dataset, load_spider_format
 from t2s_bench.registry import Registry
 
 DEFAULT_DATASET = "demo"
+log = logging.getLogger(__name__)
 
 
 def _spider(split_file: str, name: str) -> Dataset:
@@ -66,9 +68,11 @@ def load_dataset(name: str, *, tables: str | None = None, db_dir: str | None = N
         raise ValueError(f"unknown dataset {name!r}: use one of {DATASETS.names()} or a path to a questions JSON")
     folder = path.parent
     tables_path = Path(tables) if tables else folder / "tables.json"
-    return load_spider_format(
-        path,
-        tables_path if tables_path.is_file() else None,
-        db_dir or folder / "database",
-        path.stem,
-    )
+    databases = Path(db_dir) if db_dir else folder / "database"
+    if tables and not tables_path.is_file():
+        raise FileNotFoundError(f"tables file not found: {tables_path}")
+    if db_dir and not databases.is_dir():
+        raise FileNotFoundError(f"database folder not found: {databases}")
+    log.info("%s: schemas from %s, databases from %s", path, tables_path if tables_path.is_file() else
+             "the SQLite files (no tables.json)", databases)
+    return load_spider_format(path, tables_path if tables_path.is_file() else None, databases, path.stem)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from t2s_bench.datasets.schema import Schema
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,7 +39,10 @@ class Dataset:
             path = self.db_path(db_id)
             if path is None:
                 raise KeyError(f"no schema for database {db_id!r} (not in tables.json, no SQLite file)")
-            self.schemas[db_id] = Schema.from_sqlite(path, db_id)
+            try:
+                self.schemas[db_id] = Schema.from_sqlite(path, db_id)
+            except sqlite3.DatabaseError as e:  # e.g. "file is not a database"
+                raise KeyError(f"no schema for database {db_id!r} (not in tables.json; {path}: {e})") from e
         return self.schemas[db_id]
 
     def missing_databases(self) -> dict[str, int]:
@@ -61,20 +68,41 @@ class Dataset:
         return len(self.examples)
 
 
+def read_json(path: str | Path):
+    """Parse a JSON file; a bad file raises ValueError naming the file, line and column."""
+    data = Path(path).read_bytes()
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
+
+
 def load_tables(path: str | Path) -> dict[str, Schema]:
-    with open(path, encoding="utf-8") as f:
-        entries = json.load(f)
-    return {e["db_id"]: Schema.from_tables_json(e) for e in entries}
+    entries = read_json(path)
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a JSON list of database schemas (Spider's tables.json)")
+    schemas = {}
+    for i, entry in enumerate(entries):
+        try:
+            schemas[entry["db_id"]] = Schema.from_tables_json(entry)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            name = entry.get("db_id", "?") if isinstance(entry, dict) else "?"
+            raise ValueError(f"{path}: schema {i} (db_id {name!r}) is malformed: {type(e).__name__}: {e}") from None
+    return schemas
 
 
 def load_questions(path: str | Path) -> list[Example]:
     """A Spider questions file: a JSON list of records with db_id, question and query (or SQL)."""
-    with open(path, encoding="utf-8") as f:
-        records = json.load(f)
+    records = read_json(path)
     if not isinstance(records, list):
         raise ValueError(f"{path}: expected a JSON list of examples")
     out = []
     for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise ValueError(f"{path}: example {i} is a JSON {type(r).__name__}, not an object")
         missing = [k for k in ("db_id", "question") if k not in r]
         query = r.get("query", r.get("SQL"))
         if missing or query is None:
@@ -84,25 +112,38 @@ def load_questions(path: str | Path) -> list[Example]:
     return out
 
 
+def _numbered_lines(path: str | Path, *, strict: bool):
+    """(line number, text) per line. Bytes that are not UTF-8 raise ValueError naming the line
+    (``strict``) or are replaced with U+FFFD, with a warning naming the line."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                yield n, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                where = f"{path}:{n}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+                if strict:
+                    raise ValueError(where) from None
+                log.warning("%s; the bad bytes are replaced with U+FFFD and the line is scored as it is", where)
+                yield n, raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
 def load_gold_file(path: str | Path) -> list[tuple[str, str]]:
     """The official gold format: one `SQL<TAB>db_id` per line."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                raise ValueError(f"{path}:{n}: expected 'SQL<TAB>db_id'")
-            sql, db_id = line.rsplit("\t", 1)
-            out.append((sql.strip(), db_id.strip()))
+    for n, line in _numbered_lines(path, strict=True):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise ValueError(f"{path}:{n}: expected 'SQL<TAB>db_id'")
+        sql, db_id = line.rsplit("\t", 1)
+        out.append((sql.strip(), db_id.strip()))
     return out
 
 
 def load_pred_file(path: str | Path) -> list[str]:
-    """The official prediction format: one SQL per line, aligned with the gold file."""
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n").split("\t")[0].strip() for line in f]
+    """The official prediction format: one SQL per line, aligned with the gold file (a blank line
+    is an empty prediction). Bytes that are not UTF-8 are replaced, with a warning naming the line."""
+    return [line.split("\t")[0].strip() for _, line in _numbered_lines(path, strict=False)]
 
 
 def load_spider_format(

@@ -1,4 +1,4 @@
-"""Read-only, time-limited SQLite execution, a worker pool, and the gold-result cache.
+"""Read-only, time- and memory-bounded SQLite execution in worker processes, and the gold-result cache.
 
 Exports load lazily, so a pool worker (which needs only the executor) starts fast.
 """
@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 _EXPORTS = {
     "ExecResult": "executor",
     "execute": "executor",
+    "execute_in_process": "executor",
     "close_connections": "executor",
     "ExecutionPool": "pool",
     "execute_many": "pool",
+    "close_workers": "pool",
     "GoldCache": "cache",
 }
 
@@ -24,7 +26,9 @@ if TYPE_CHECKING:
     from .executor import ExecResult as ExecResult
     from .executor import close_connections as close_connections
     from .executor import execute as execute
+    from .executor import execute_in_process as execute_in_process
     from .pool import ExecutionPool as ExecutionPool
+    from .pool import close_workers as close_workers
     from .pool import execute_many as execute_many
 
 

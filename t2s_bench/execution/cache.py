@@ -6,8 +6,8 @@ replaced database never serves stale rows, and two copies of one database share 
 file's hash is computed once and remembered by (path, size, mtime, inode), in memory and in the
 cache file. The store is one SQLite file (WAL mode), safe to share between processes.
 
-Cached: successful results and deterministic SQL errors. Never cached: timeouts and worker
-crashes, which depend on the machine and the time limit.
+Cached: successful results and deterministic SQL errors. Never cached: timeouts, worker
+crashes and errors from the memory limits, which depend on the machine and the limits set.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from t2s_bench.files import file_sha256
 
-from .executor import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, ExecResult
+from .executor import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT, LIMIT_ERRORS, ExecResult
 from .pool import Job, execute_many
 
 _SCHEMA = """
@@ -58,10 +58,14 @@ def _sha256(path: Path) -> str:
 
 
 def is_cacheable(result: ExecResult) -> bool:
-    """Whether a result is a property of (database, SQL) alone, not of this machine or run."""
+    """Whether a result is a property of (database, SQL) alone, not of this machine, run or limits."""
     if result.timed_out:
         return False
-    return result.error is None or not result.error.startswith(("worker crashed", "internal error"))
+    if result.error is None:
+        return True
+    return not result.error.startswith(("worker crashed", "internal error")) and not any(
+        fragment in result.error for fragment in LIMIT_ERRORS
+    )
 
 
 class GoldCache:

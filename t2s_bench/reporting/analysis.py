@@ -233,6 +233,27 @@ def gold_features(sql: str) -> tuple[int | None, bool | None, bool | None]:
     return f["tables"], bool(f["aggregate"] or f["group_by"]), bool(f["nested"] or f["set_op"])
 
 
+# ---------------------------------------------------------------- question sets
+
+
+def common_questions(runs: list[Run]) -> tuple[list[Run], dict]:
+    """Runs restricted to the questions every run scored, so a comparison is paired; and what was
+    left out of each. Runs over the same questions come back unchanged."""
+    sets = [set(r.records.index) for r in runs]
+    common = set.intersection(*sets)
+    info = {"n_common": len(common), "per_run": {r.name: len(s) for r, s in zip(runs, sets)},
+            "left_out": {r.name: sorted(int(i) for i in s - common)[:50] for r, s in zip(runs, sets) if s - common}}
+    if all(s == common for s in sets):
+        return runs, info
+    keep = sorted(common)
+    restricted = []
+    for r in runs:
+        copy = Run(name=r.name, config=r.config, metrics=r.metrics, records=r.records.loc[keep], path=r.path,
+                   curves=r.curves, notes=list(r.notes), schemas=r.schemas)
+        restricted.append(copy)
+    return restricted, info
+
+
 # ---------------------------------------------------------------- accuracies
 
 

@@ -142,6 +142,18 @@ def report_data(runs: list[an.Run], *, baseline: str | None = None, n_resamples:
         raise ValueError("no runs to report")
     ci = {"n_resamples": n_resamples, "seed": seed}
     baseline = baseline or runs[0].name
+    own = an.summary(runs, **ci) if len(runs) > 1 else None
+    runs, questions = an.common_questions(runs)
+    question_notes = []
+    if questions["left_out"]:
+        sizes = ", ".join(f"{k}: {v}" for k, v in questions["per_run"].items())
+        question_notes.append(
+            f"The runs cover different questions ({sizes}); every table compares the {questions['n_common']} "
+            "questions all of them scored (paired). Left out per run: "
+            + "; ".join(f"{k}: {len(v)}{'+' if len(v) == 50 else ''} (e.g. {v[:5]})" for k, v in questions["left_out"].items())
+            + ". Each run's overall EX over its own questions: "
+            + ", ".join(f"{row['system']} {_pct(row['cells']['overall']['exec']['accuracy'])}% of "
+                        f"{row['cells']['overall']['exec']['n']}" for row in own or []) + ".")
     summary = an.summary(runs, **ci)
     comparisons = an.compare_to_baseline(runs, baseline, **ci) if len(runs) > 1 else []
     dist = an.error_distribution(runs)
@@ -162,7 +174,8 @@ def report_data(runs: list[an.Run], *, baseline: str | None = None, n_resamples:
         "comparisons": comparisons,
         "errors": {"counts": dist.to_dict("index"), "classes": list(dist.columns)},
         "breakdowns": breakdowns,
-        "notes": sorted({n for r in runs for n in r.notes}),
+        "questions": questions,
+        "notes": question_notes + sorted({n for r in runs for n in r.notes}),
     })
 
 
@@ -276,6 +289,9 @@ def markdown_table(data: dict) -> str:
                     f" | {_p(e['p_value'])} |\n")
     out += ("\nEX: execution accuracy, EM: exact-set match (values ignored); 95% bootstrap intervals "
             f"({data['statistics']['bootstrap_resamples']} resamples) in brackets; n: scored examples.")
+    for note in data.get("notes", []):
+        if note.startswith("The runs cover different questions"):
+            out += "\n\n" + note
     skipped = {row["system"]: row["skipped"] for row in data["summary"] if row["skipped"]}
     if skipped:
         out += " Skipped (not scored, e.g. missing database): " + ", ".join(f"{k} {v}" for k, v in skipped.items()) + "."

@@ -4,27 +4,34 @@
 
  1. ``skipped``             the example was not scored (reason from the record)
  -  ``None``                exec_match is True: not an error
- 2. ``empty_output``        empty output, or text with no SELECT in it
- 3. ``timeout``             the predicted query hit the time limit
- 4. ``syntax_error``        sqlglot cannot parse it, or SQLite reports a syntax error
- 5. ``hallucinated_schema`` unknown table or column: SQLite's "no such table/column", or a reference
+ 2. ``runtime_error``       a statement that is not a query (DROP, DELETE, INSERT, UPDATE, CREATE,
+                            PRAGMA, ATTACH, VACUUM, ...): read-only execution refuses it; the reason
+                            names the statement kind
+ 3. ``syntax_error``        text with no SELECT whose first word is a misspelled SELECT
+                            (``SELEC avg(age) ...``)
+ 4. ``empty_output``        empty output, or text with no SELECT in it (an answer in prose)
+ 5. ``timeout``             the predicted query hit the time limit
+ 6. ``syntax_error``        sqlglot cannot parse it, or SQLite reports a syntax error
+ 7. ``hallucinated_schema`` unknown table or column: SQLite's "no such table/column", or a reference
                             sqlglot finds that the schema lacks (catches SQLite reading an unknown
                             "double-quoted" column as a string literal)
- 6. ``runtime_error``       any other execution error
- 7. ``wrong_tables``        the sets of tables used differ (aliases resolved to table names)
- 8. ``wrong_aggregation``   aggregate functions or GROUP BY differ ("COUNT vs SUM")
- 9. ``wrong_projection``    selected expressions (or DISTINCT) differ
-10. ``wrong_filter``        WHERE/HAVING conditions differ, values ignored
-11. ``wrong_ordering``      ORDER BY or LIMIT differ
-12. ``wrong_value``         same structure, different literals
-13. ``other``               results differ, cause not identified (also when the gold SQL does not parse)
+ 8. ``runtime_error``       any other execution error
+ 9. ``wrong_tables``        the sets of tables used differ (aliases resolved to table names)
+10. ``wrong_aggregation``   aggregate functions or GROUP BY differ ("COUNT vs SUM")
+11. ``wrong_projection``    selected expressions (or DISTINCT) differ
+12. ``wrong_filter``        WHERE/HAVING conditions differ, values ignored
+13. ``wrong_ordering``      ORDER BY or LIMIT differ
+14. ``wrong_value``         same structure, different literals
+15. ``other``               results differ, cause not identified (also when the gold SQL does not parse)
 
 All SQL structure comes from sqlglot ASTs (dialect sqlite); the only string matching is on SQLite's
-error messages.
+error messages and on a prediction's first word (statement kind, misspelled SELECT).
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections import Counter
 
 import sqlglot
@@ -33,6 +40,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
 from t2s_bench.datasets.schema import Schema
+from t2s_bench.execution.executor import NON_QUERY_STATEMENTS, statement_kind
 
 ERROR_CLASSES = [
     "skipped",
@@ -65,7 +73,14 @@ def classify_error(record: dict, schema: Schema | None = None) -> tuple[str | No
 
     if not pred:
         return "empty_output", "empty prediction"
+    kind = statement_kind(pred)
+    if kind is not None and kind.split()[0] in NON_QUERY_STATEMENTS:
+        return "runtime_error", f"{kind} statement: only queries are run (read-only execution)"
     if not _has_select(pred):
+        misspelled = _misspelled_select(pred)
+        if misspelled:
+            sqlite_says = "syntax error" in low_error or "unrecognized token" in low_error
+            return "syntax_error", f"SQLite: {pred_error}" if sqlite_says else f"{misspelled!r} is not a SQL keyword (misspelled SELECT)"
         return "empty_output", f"output is not a SQL query: {_short(pred)!r}"
     if record.get("timed_out"):
         return "timeout", "predicted query exceeded the time limit"
@@ -166,6 +181,20 @@ _UNCHECKABLE = object()
 
 def _text(value) -> str:
     return value if isinstance(value, str) else ""  # None / NaN from a DataFrame row -> ""
+
+
+_FIRST_WORD = re.compile(r"[\s(]*([A-Za-z_]+)")
+
+
+def _misspelled_select(text: str) -> str | None:
+    """The first word when it is a near miss of SELECT ("SELEC", "SLECT", "SELCET"), else None."""
+    match = _FIRST_WORD.match(text)
+    if match is None:
+        return None
+    word = match.group(1).upper()
+    if word.startswith("SELECT"):  # "Selected", "Selection": English, not SQL
+        return None
+    return match.group(1) if difflib.get_close_matches(word, ["SELECT"], n=1, cutoff=0.8) else None
 
 
 def _has_select(text: str) -> bool:

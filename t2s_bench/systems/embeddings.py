@@ -28,9 +28,14 @@ class Embedder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
+        from tqdm import tqdm
+
         out = []
+        steps = range(0, len(texts), self.batch_size)
+        # embedding a training pool takes minutes on a CPU: show progress for anything that long
+        shown = len(texts) > 20 * self.batch_size
         with torch.inference_mode():
-            for i in range(0, len(texts), self.batch_size):
+            for i in tqdm(steps, desc=f"embedding {len(texts)} texts", unit="batch", disable=not shown):
                 batch = self.tokenizer(
                     texts[i : i + self.batch_size], padding=True, truncation=True, max_length=128, return_tensors="pt"
                 ).to(self.device)

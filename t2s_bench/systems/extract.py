@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.tokens import TokenType
+
+from t2s_bench.sql.parse import SQLParseError, parse_sql, tokenize
 
 # Markdown code fences are text layout, not SQL structure: a regex is the right tool here.
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n?(.*?)(?:```|$)", re.S)
@@ -15,19 +17,19 @@ _SQL_START = ("SELECT", "WITH")
 def _first_statement(text: str) -> str:
     """The first complete statement, cut with sqlglot's tokenizer (semicolons inside strings are kept)."""
     try:
-        tokens = sqlglot.tokenize(text, read="sqlite")
-    except Exception:
+        tokens = tokenize(text)
+    except SQLParseError:
         return text.split(";")[0]
     for tok in tokens:
-        if tok.token_type == sqlglot.TokenType.SEMICOLON:
+        if tok.token_type == TokenType.SEMICOLON:
             return text[: tok.start]
     return text
 
 
 def _is_sql(text: str) -> bool:
     try:
-        tree = sqlglot.parse_one(text, read="sqlite")
-    except Exception:
+        tree = parse_sql(text)
+    except SQLParseError:
         return False
     return isinstance(tree, (exp.Query,))
 

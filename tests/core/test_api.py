@@ -192,3 +192,15 @@ def test_a_metric_added_here_appears_in_the_json_and_markdown_reports(tmp_path):
         assert ">CNT</th>" in html
     finally:
         METRICS.unregister("selects_count")
+
+
+def test_a_report_over_different_question_sets_compares_the_common_ones(tmp_path):
+    full = t.evaluate(HalfRight(), dataset="demo", out=tmp_path / "full")
+    part = t.evaluate("oracle", dataset="demo", limit=16, out=tmp_path / "part")
+    md = t.report([full, part], out=tmp_path / "r.md").read_text()
+    assert "The runs cover different questions (full: 48, part: 16)" in md
+    assert "compares the 16 questions all of them scored" in md and "full 50.0% of 48" in md
+    data = json.loads(t.report([full, part], out=tmp_path / "r.json").read_text())
+    assert data["questions"]["n_common"] == 16 and len(data["questions"]["left_out"]["full"]) == 32
+    assert all(row["cells"]["overall"]["exec"]["n"] == 16 for row in data["summary"])
+    assert "Different question sets" in t.report([full, part], out=tmp_path / "r.html").read_text()

@@ -162,7 +162,7 @@ def test_statement_without_result_set_is_an_error_record(tmp_path):
     bare = tmp_path / "bare.sqlite"
     sqlite3.connect(bare).execute("CREATE TABLE t(x)").connection.close()
     r = execute(bare, "REINDEX")  # nothing to reindex: SQLite runs it without asking the authorizer
-    assert r.rows is None and r.error == NO_RESULT_SET
+    assert r.rows is None and r.error == f"REINDEX {NO_RESULT_SET}"
 
 
 def test_non_string_query_is_an_error_record(db):
