@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from test_reporting import make_fixture_runs
+
+sys.path.insert(0, str(Path(__file__).parent))  # the fixture builder of test_reporting.py
+from test_reporting import make_fixture_runs  # noqa: E402
 
 from t2s_bench.reporting.analysis import load_runs
 from t2s_bench.reporting.render import render_report
