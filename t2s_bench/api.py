@@ -24,8 +24,30 @@ from t2s_bench.rundir import RunDir
 __all__ = ["RunResult", "ScoreResult", "evaluate", "load_run", "report", "score"]
 
 
+class _Summary:
+    """Accessors over a `summarize` dict, shared by RunResult and ScoreResult."""
+
+    metrics: dict
+
+    @property
+    def ex(self) -> float | None:
+        """Execution accuracy over the scored examples."""
+        return self.metrics["levels"]["all"]["exec"]
+
+    @property
+    def em(self) -> float | None:
+        """Exact-set match over the examples whose gold Spider's grammar covers."""
+        return self.metrics["levels"]["all"]["exact"]
+
+    def table(self) -> str:
+        """The official evaluator's table layout."""
+        from t2s_bench.scoring import format_table
+
+        return format_table(self.metrics)
+
+
 @dataclass
-class RunResult:
+class RunResult(_Summary):
     """A finished, scored run directory."""
 
     path: Path
@@ -40,16 +62,6 @@ class RunResult:
     def system(self) -> str:
         return self.config.get("run", {}).get("system") or self.metrics.get("system", "?")
 
-    @property
-    def ex(self) -> float | None:
-        """Execution accuracy over the scored examples."""
-        return self.metrics["levels"]["all"]["exec"]
-
-    @property
-    def em(self) -> float | None:
-        """Exact-set match over the examples whose gold Spider's grammar covers."""
-        return self.metrics["levels"]["all"]["exact"]
-
     @cached_property
     def records(self) -> pd.DataFrame:
         """One row per example (score record fields), indexed by example index."""
@@ -63,53 +75,30 @@ class RunResult:
                 seed: int = 0) -> dict:
         """This run against `baseline` on the questions both scored: difference, bootstrap CI,
         wins/losses and McNemar's exact p-value (see reporting.statistics)."""
-        from t2s_bench.reporting.statistics import compare_paired
+        from t2s_bench.reporting.analysis import compare_columns, metric_fields
 
         other = baseline if isinstance(baseline, RunResult) else load_run(baseline)
-        field_name = {"exec": "exec_match", "exact": "exact_match"}.get(metric, metric)
+        field_name = metric_fields().get(metric, metric)
         a, b = other.records[field_name], self.records[field_name]
-        common = a.index.intersection(b.index)
-        a, b = a.loc[common], b.loc[common]
-        both = a.notna() & b.notna()
-        out = compare_paired(a[both].astype(bool).to_numpy(), b[both].astype(bool).to_numpy(),
-                             n_resamples=n_resamples, seed=seed).as_dict()
+        out = compare_columns(a, b, n_resamples=n_resamples, seed=seed)
         out.update(metric=metric, system=self.name, baseline=other.name,
                    n_only_here=int(len(b.index.difference(a.index))), n_only_baseline=int(len(a.index.difference(b.index))))
         return out
-
-    def table(self) -> str:
-        """The official evaluator's table layout."""
-        from t2s_bench.scoring import format_table
-
-        return format_table(self.metrics)
 
     def report(self, out: str | Path | None = None, *, fmt: str = "html") -> Path:
         return report([self], out=out, fmt=fmt)
 
 
 @dataclass
-class ScoreResult:
+class ScoreResult(_Summary):
     """Scored predictions that are not a run directory (official files, a dict of SQL)."""
 
     records: list[ScoreRecord] = field(repr=False)
     metrics: dict = field(repr=False)
 
-    @property
-    def ex(self) -> float | None:
-        return self.metrics["levels"]["all"]["exec"]
-
-    @property
-    def em(self) -> float | None:
-        return self.metrics["levels"]["all"]["exact"]
-
     @cached_property
     def frame(self) -> pd.DataFrame:
         return _records_frame(self.records)
-
-    def table(self) -> str:
-        from t2s_bench.scoring import format_table
-
-        return format_table(self.metrics)
 
 
 def evaluate(system: Any = "zero-shot", dataset: str | Dataset = "demo", *, limit: int | None = None,

@@ -173,20 +173,25 @@ class RunDir:
     # ------------------------------------------------------------ scores
     def read_scores(self) -> list[ScoreRecord]:
         """Score records; a malformed line is an error naming the file and line."""
-        out: list[ScoreRecord] = []
-        with open(self.scores_path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{self.scores_path}:{n}: not a JSON score record ({e.msg})") from None
-        return out
+        return read_records(self.scores_path)  # type: ignore[return-value]
 
     def write_scores(self, records: Iterable[ScoreRecord]) -> None:
         text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
         atomic_write_text(self.scores_path, text)
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """JSON records, one per line (blank lines skipped); a malformed line is an error naming it."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not a JSON score record ({e.msg})") from None
+    return out
 
 
 def write_records(path: str | Path, records: Iterable[ScoreRecord]) -> None:

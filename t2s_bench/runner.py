@@ -214,7 +214,8 @@ def _run_locked(cfg: RunConfig, system, dataset: Dataset, data: Dataset, rundir:
     if hasattr(getattr(system, "examples", None), "prefetch"):
         system.examples.prefetch(tasks)
 
-    scored: dict[int, ScoreRecord] = {}  # records scored batch by batch: not executed again at the end
+    # records scored earlier (a finished run re-run) or batch by batch now: not executed again
+    scored: dict[int, ScoreRecord] = _reusable_scores(rundir, done, data)
     gen_time = 0.0
     bar = tqdm(total=len(tasks), desc=f"{cfg.system}", unit="q", disable=not cfg.progress)
     for start in range(0, len(tasks), cfg.batch_size):
@@ -241,6 +242,15 @@ def _run_locked(cfg: RunConfig, system, dataset: Dataset, data: Dataset, rundir:
                    throughput=throughput(list(predictions.values()), gen_time, len(tasks)))
     rundir.write_metrics(metrics)
     return rundir.path
+
+
+def _reusable_scores(rundir: RunDir, done: dict[int, dict], data: Dataset) -> dict[int, ScoreRecord]:
+    """Score records of an earlier session whose prediction and gold are unchanged."""
+    if not rundir.scores_path.is_file():
+        return {}
+    gold = {ex.index: ex.query for ex in data.examples}
+    return {r["index"]: r for r in rundir.read_scores()
+            if r["index"] in done and r.get("pred") == done[r["index"]]["sql"] and r.get("gold") == gold.get(r["index"])}
 
 
 def _score_selected(data: Dataset, predictions: dict[int, dict], scored: dict[int, ScoreRecord],

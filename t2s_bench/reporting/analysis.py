@@ -58,23 +58,6 @@ class Run:
 # ---------------------------------------------------------------- loading
 
 
-def read_records(path: str | Path) -> list[dict]:
-    """Score records from a JSONL file; a malformed line is an error naming the line."""
-    return _read_jsonl(Path(path))
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not a JSON score record ({e.msg})") from None
-    return out
-
-
 def load_run(path: str | Path, *, name: str | None = None, schemas: dict[str, Schema] | None = None) -> Run:
     """Load one run directory. `schemas` (db_id -> Schema) enables error re-classification and schema sizes.
     A run without scores.jsonl (a packed, committed run) is scored first, when its dataset is here."""
@@ -285,14 +268,17 @@ def compare_to_baseline(runs: list[Run], baseline: str, **ci_kwargs) -> list[dic
             continue
         row = {"system": run.name, "baseline": base.name}
         for metric, col in metric_fields().items():
-            a, b = base.records[col], run.records[col]
-            common = a.index.intersection(b.index)
-            a, b = a.loc[common], b.loc[common]
-            both = a.notna() & b.notna()
-            row[metric] = st.compare_paired(a[both].astype(bool).to_numpy(), b[both].astype(bool).to_numpy(),
-                                            **ci_kwargs).as_dict()
+            row[metric] = compare_columns(base.records[col], run.records[col], **ci_kwargs)
         out.append(row)
     return out
+
+
+def compare_columns(baseline: pd.Series, system: pd.Series, **ci_kwargs) -> dict:
+    """Paired comparison of two verdict columns (indexed by example) on the examples both scored."""
+    common = baseline.index.intersection(system.index)
+    a, b = baseline.loc[common], system.loc[common]
+    both = a.notna() & b.notna()
+    return st.compare_paired(a[both].astype(bool).to_numpy(), b[both].astype(bool).to_numpy(), **ci_kwargs).as_dict()
 
 
 def _find(runs: list[Run], name: str) -> Run:

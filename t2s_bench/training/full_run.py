@@ -30,7 +30,8 @@ def evaluate_adapter(base: str, adapter: Path, *, batch_size: int, max_new_token
     from t2s_bench.api import evaluate
 
     result = evaluate("finetuned", dataset="spider-dev", adapter=str(adapter), model=base, backend="transformers",
-                      gen_batch_size=batch_size, max_new_tokens=max_new_tokens, batch_size=max(batch_size, 8) * 4,
+                      gen_batch_size=batch_size, max_new_tokens=max_new_tokens,
+                      batch_size=4 * batch_size,  # questions per system call: several generation batches
                       workers=workers, limit=limit, out=out / "dev-run", progress=True)
     return result.path
 

@@ -204,3 +204,14 @@ def test_a_report_over_different_question_sets_compares_the_common_ones(tmp_path
     assert data["questions"]["n_common"] == 16 and len(data["questions"]["left_out"]["full"]) == 32
     assert all(row["cells"]["overall"]["exec"]["n"] == 16 for row in data["summary"])
     assert "Different question sets" in t.report([full, part], out=tmp_path / "r.html").read_text()
+
+
+def test_rerunning_a_finished_run_reuses_its_scores(tmp_path):
+    first = t.evaluate(HalfRight(), dataset="demo", limit=6, out=tmp_path / "r")
+    lines = (first.path / "scores.jsonl").read_text().splitlines()
+    marked = json.loads(lines[0])
+    marked["error_reason"] = "kept from the first session"
+    (first.path / "scores.jsonl").write_text("\n".join([json.dumps(marked), *lines[1:]]) + "\n")
+    again = t.evaluate(HalfRight(), dataset="demo", limit=6, out=tmp_path / "r")
+    assert again.records.iloc[0]["error_reason"] == "kept from the first session"  # not executed again
+    assert again.metrics["levels"] == first.metrics["levels"]
