@@ -279,3 +279,17 @@ def test_real_qwen_writes_sql(qwen_gguf):
         assert "select" in gen.text.lower() and "singer" in gen.text.lower()
         assert gen.finish_reason == "stop"
         assert backend.config()["model_sha256"].startswith("1d9614638d18")
+
+
+def test_an_adapter_is_identified_by_its_weights_and_config_only(tmp_path):
+    from t2s_bench.backends.transformers_hf import _adapter_sha256
+
+    (tmp_path / "adapter_config.json").write_text("{}")
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"weights")
+    before = _adapter_sha256(tmp_path)
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "state.pt").write_bytes(b"resume state")
+    (tmp_path / "train_summary.json").write_text('{"steps": 3}')
+    assert _adapter_sha256(tmp_path) == before
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"other weights")
+    assert _adapter_sha256(tmp_path) != before
