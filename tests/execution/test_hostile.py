@@ -155,9 +155,19 @@ def run_path(path: str, db: Path) -> dict:
         "outcomes": outcomes,
         "walls": walls,
         "wall": wall,
-        "self_max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "self_max_rss": _own_peak_rss(),
         "children_max_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
     }
+
+
+def _own_peak_rss() -> int:
+    """This process's peak RSS (VmHWM of its own address space). Not RUSAGE_SELF: Linux carries the
+    parent's high-water mark into a child across fork/vfork + exec, so a scorer started from a large
+    pytest process would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 if __name__ == "__main__":
