@@ -5,7 +5,11 @@
 Ways, each timed end to end (median of the repeats):
 - ``official_style``: what the official evaluators do per query (open a read-write connection,
   execute, fetchall, close), no timeout, no read-only guard. Context only.
-- ``in_process``: ``execute`` in one process, connection cache emptied before each repeat.
+- ``in_process``: ``execute_in_process`` (what a worker does, in this process: no kill at the
+  deadline, no memory bound), connection cache emptied before each repeat. The reference.
+- ``workers_1``: ``execute_many(workers=1)``, one worker process (the runner's per-batch scoring);
+  its ratio to ``in_process`` is the price of the timeout/memory guarantees.
+- ``execute_each``: ``execute`` per query (one job per call, the repair/vote checks' pattern).
 - ``pool``: ``execute_many(workers=N)``, including starting the worker processes.
 - ``cache_cold``: ``GoldCache.execute_cached`` on an empty cache file (executes and stores).
 - ``cache_warm``: the same jobs through a new ``GoldCache`` on the filled file (as a later run).
@@ -27,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from t2s_bench.execution import GoldCache, close_connections, execute, execute_many
+from t2s_bench.execution import GoldCache, close_connections, close_workers, execute, execute_in_process, execute_many
 from t2s_bench.paths import REPO_ROOT, spider_dir
 
 
@@ -92,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
 
     m, t, _ = timed(lambda: official_style(jobs), args.repeats)
     record("official_style", m, t)
-    m, t, reference = timed(lambda: [execute(p, s) for p, s in jobs], args.repeats, before=close_connections)
+    m, t, reference = timed(lambda: [execute_in_process(p, s) for p, s in jobs], args.repeats, before=close_connections)
     record("in_process", m, t)
-    m, t, pooled = timed(lambda: execute_many(jobs, workers=args.workers), args.repeats)
+    m, t, one_worker = timed(lambda: execute_many(jobs, workers=1), args.repeats, before=close_workers)
+    record("workers_1", m, t)
+    m, t, each = timed(lambda: [execute(p, s) for p, s in jobs], args.repeats, before=close_workers)
+    record("execute_each", m, t)
+    m, t, pooled = timed(lambda: execute_many(jobs, workers=args.workers), args.repeats, before=close_workers)
     record("pool", m, t)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     def same(a, b):
         return [(r.rows, r.columns, r.error) for r in a] == [(r.rows, r.columns, r.error) for r in b]
 
-    consistent = same(reference, pooled) and same(reference, cached_cold) and same(reference, cached_warm)
+    consistent = all(same(reference, other) for other in (one_worker, each, pooled, cached_cold, cached_warm))
     errors = sum(r.error is not None for r in reference)
     base = timings["in_process"]["median_s"]
     ratios = {name: round(v["median_s"] / base, 3) for name, v in timings.items() if base > 0}

@@ -41,6 +41,7 @@ from sqlglot.tokens import TokenType
 
 from t2s_bench.datasets import Dataset, Example, load_dataset
 from t2s_bench.scoring import ExecMatchOptions, exact_match, hardness, score_predictions
+from t2s_bench.scoring.official_parse import OfficialParseError, official_exact_match, official_parse
 from t2s_bench.sql.components import UnsupportedSQL
 from t2s_bench.sql.parse import SQLParseError, tokenize
 
@@ -63,9 +64,8 @@ class Official:
             process_sql.word_tokenize = lambda s: nltk.word_tokenize(s, preserve_line=True)
             self.tokenizer_shim = "nltk.word_tokenize(preserve_line=True) (punkt data absent)"
         import evaluation
-        import exec_eval
 
-        self.ps, self.ev, self.xe = process_sql, evaluation, exec_eval
+        self.ps, self.ev, self._xe = process_sql, evaluation, None
         self.kmaps = evaluation.build_foreign_key_map_from_json(str(tables_json))
         self.entries = {e["db_id"]: e for e in json.load(open(tables_json))}
         self._schemas: dict[str, object] = {}
@@ -108,6 +108,15 @@ class Official:
             return bool(ev.Evaluator().eval_exact_match(p_sql, g_sql)), note
         except Exception as e:
             return None, f"official matcher crashes: {type(e).__name__}: {e}"
+
+    @property
+    def xe(self):
+        """exec_eval, imported on first use (only --exec needs it and its parse.py)."""
+        if self._xe is None:
+            import exec_eval
+
+            self._xe = exec_eval
+        return self._xe
 
     def exec(self, db_path: Path, gold: str, pred: str) -> tuple[bool | None, str | None]:
         try:
@@ -270,6 +279,11 @@ def drop_table_alias_as(sql: str) -> str:
 
 
 def load_pred_set(path: Path, n: int) -> dict[int, str]:
+    """A run directory (predictions.jsonl[.gz], packed or not), a JSONL file, or one SQL a line."""
+    if path.is_dir():
+        from t2s_bench.rundir import RunDir
+
+        return {i: (r.get("sql") or "") for i, r in RunDir(path).read_predictions().items()}
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
         out = {}
@@ -283,6 +297,19 @@ def load_pred_set(path: Path, n: int) -> dict[int, str]:
 
 
 # --- comparison ----------------------------------------------------------------------------
+def ours_official_exact(gold: str, pred: str, schema) -> tuple[bool | None, str | None]:
+    """t2s-bench's official-compatible exact match (its model of the official reader)."""
+    try:
+        official_parse(pred.replace(" value ", " 1 "), schema)
+        note = None
+    except OfficialParseError as e:
+        note = f"model of the official reader fails on pred: {e}"
+    try:
+        return official_exact_match(gold, pred, schema), note
+    except OfficialParseError as e:
+        return None, f"model of the official reader fails on gold: {e}"
+
+
 def ours_exact(gold: str, pred: str, schema) -> tuple[bool | None, str | None]:
     try:
         return exact_match(gold, pred, schema), None
@@ -300,6 +327,7 @@ def compare(pairs, official: Official, dataset: Dataset, do_exec: bool, workers:
             examples[kind].append(item)
 
     by_kind = defaultdict(Counter)
+    compat = Counter()  # the official-compatible exact match against the official verdict
     for ex, pred, kind in pairs:
         schema = dataset.schema(ex.db_id)
         off_schema = official.schema(ex.db_id, dataset.db_path(ex.db_id))
@@ -307,6 +335,21 @@ def compare(pairs, official: Official, dataset: Dataset, do_exec: bool, workers:
         ours, ours_note = ours_exact(ex.query, pred, schema)
         exact["n"] += 1
         by_kind[kind]["n"] += 1
+        if off is not None:
+            mine, mine_note = ours_official_exact(ex.query, pred, schema)
+            compat["n"] += 1
+            if mine is None:
+                compat["undecided"] += 1
+            else:
+                compat["agree"] += mine == off
+                compat[f"ours_{mine}_official_{off}"] += 1
+                if mine != off:
+                    note("exact_official_disagree", {"index": ex.index, "kind": kind, "gold": ex.query, "pred": pred,
+                                                     "ours_official": mine, "official": off,
+                                                     "official_note": off_note, "ours_note": mine_note})
+        if off is not None and ours is not None and off_note is None:  # the official parser reads it
+            exact["read_by_official"] += 1
+            exact["read_agree"] += ours == off
         if off is None or ours is None:
             exact["undecided"] += 1
             note("exact_undecided", {"index": ex.index, "kind": kind, "gold": ex.query, "pred": pred, "ours": ours,
@@ -318,7 +361,8 @@ def compare(pairs, official: Official, dataset: Dataset, do_exec: bool, workers:
         if ours != off:
             note("exact_disagree", {"index": ex.index, "kind": kind, "gold": ex.query, "pred": pred, "ours": ours,
                                     "official": off, "note": off_note})
-    result = {"exact": {**dict(exact), "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())}}}
+    result = {"exact": {**dict(exact), "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())}},
+              "exact_official": dict(compat)}
 
     if do_exec:
         runnable = [(ex, pred, kind) for ex, pred, kind in pairs if dataset.db_path(ex.db_id) is not None]
@@ -428,19 +472,26 @@ def main(argv=None) -> int:
     for spec in args.pred_set:
         name, _, path = spec.partition("=")
         preds = load_pred_set(Path(path), len(dataset.examples))
-        sets[name] = [(ex, preds.get(ex.index, ""), name) for ex in dataset.examples]
+        sets[name] = [(ex, preds[ex.index], name) for ex in dataset.examples if ex.index in preds]
 
     for name, pairs in sets.items():
         t0 = time.perf_counter()
         res = compare(pairs, official, dataset, args.exec, args.workers)
         res["seconds"] = round(time.perf_counter() - t0, 2)
         report["sets"][name] = res
-        e = res["exact"]
-        line = f"{name}: exact {e.get('agree', 0)}/{e['n'] - e.get('undecided', 0)} agree"
+        e, c = res["exact"], res["exact_official"]
+        line = (f"{name}: exact (corrected) {e.get('agree', 0)}/{e['n'] - e.get('undecided', 0)} agree, "
+                f"{e.get('read_agree', 0)}/{e.get('read_by_official', 0)} where the official parser reads the pred; "
+                f"official-compatible {c.get('agree', 0)}/{c.get('n', 0) - c.get('undecided', 0)} agree")
         if "exec" in res:
             x = res["exec"]
             line += f"; exec {x.get('agree', 0)}/{x['n'] - x.get('undecided', 0)} agree"
         print(line, flush=True)
+    if not args.exec and args.out.is_file():  # keep the execution comparison of an earlier --exec run
+        earlier = json.loads(args.out.read_text(encoding="utf-8")).get("sets", {})
+        for name, res in report["sets"].items():
+            if "exec" in earlier.get(name, {}):
+                res["exec"] = {**earlier[name]["exec"], "note": "carried over from an earlier --exec run"}
     report["seconds"] = round(time.perf_counter() - t_start, 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")

@@ -201,8 +201,9 @@ adapter with its training curves, and the `finetuned` system evaluates it like a
 Here everything runs on the CPU in about a minute: a tiny random-weight Qwen2 model
 (`t2s_bench.testing.tiny_model.build_tiny_model`, the model the test suite uses) learns from the demo data for a
 few steps. Its accuracy stays near zero (a 0.2M-parameter random model does not learn SQL in a few
-steps); what the notebook shows is the pipeline: prepared data, the guarded training loop, validation
-by execution, curves, the adapter, and its evaluation through the same harness as every other system.
+steps); what the notebook shows is the pipeline: prepared data, training on `transformers.Trainer` with
+the project's guard, validation by execution through the harness, curves, the adapter, and its
+evaluation through the same harness as every other system.
 The last part shows the real GPU run (Qwen2.5-Coder-0.5B on Spider train) and its committed curves.
 
 Needs the `hf` extra (torch, transformers, peft). `T2S_TINY_MODEL_DIR` reuses a tiny model folder."""),
@@ -273,9 +274,11 @@ config = TrainConfig(
     ("md", """\
 ## Train
 
-Resumable: running the cell again finds the finished checkpoint and does not train again. The loop
-skips any step whose loss or gradient is not finite (see the README's NaN section), validates by
-executing generated SQL every `eval_every` steps, and keeps the best adapter."""),
+Resumable: running the cell again finds the finished run and does not train again (a run stopped by
+its time budget resumes from the last Trainer checkpoint). The trainer skips any step whose loss or
+gradient is not finite (see the README's NaN section), validates every `eval_every` steps by letting
+the in-memory model answer the validation questions as the `finetuned` system (one run directory per
+validation under `validation/`), and keeps the best adapter by validation execution accuracy."""),
     ("code", '''\
 adapter = train(config)
 %matplotlib inline
@@ -295,8 +298,8 @@ curves.tail()'''),
 The same call as `t2s-bench run --system finetuned --adapter ADAPTER`: the `finetuned` system reads the
 adapter's training config (template, schema format), the transformers backend loads base + adapter,
 and the run directory is an ordinary one (config, predictions, scores, metrics). The adapter folder
-holds the checkpoint with the best validation accuracy (`best_step` above; with random weights every
-evaluation scores 0%, so that is the first one); `epoch-N/` keep the others."""),
+holds the weights with the best validation accuracy (`best_step` above; with random weights every
+evaluation scores 0%, so that is the first one); `checkpoints/` keeps the Trainer's checkpoints."""),
     ("code", '''\
 finetuned = t.evaluate(
     "finetuned", adapter=str(adapter), model=str(tiny.hf_dir), backend="transformers", dataset="demo",
@@ -309,10 +312,11 @@ finetuned.records[["db_id", "hardness", "question", "pred", "exec_match", "error
     ("md", """\
 ## The real run: Qwen2.5-Coder-0.5B on Spider train (one GPU)
 
-The GPU machine runs `scripts/gpu_train.sh`, which calls `python -m t2s_bench.training.full_run`:
-de-quantise the GGUF base to bf16, prepare Spider train, train (LoRA, or QLoRA with `BUILDER=qlora`)
-under a time budget (a rerun resumes from the checkpoint), then score every executable Spider dev
-question through the harness (`dev-run/`, an ordinary run directory). See `scripts/GPU_RUNS.md`.
+The GPU machine runs `scripts/gpu_train.sh`, which calls only `t2s-bench train` (the GGUF base is
+de-quantised once to bf16; Spider train minus ~10% of its databases, held out for validation; LoRA, QLoRA
+with `BUILDER=qlora`, or every weight with `BUILDER=full`; under a time budget, a rerun resumes from the
+last checkpoint) and `t2s-bench run --system finetuned` (every executable Spider dev question, `dev-run/`,
+an ordinary run directory). Several GPUs: `scripts/launch_multi_gpu.sh`. See `scripts/GPU_RUNS.md`.
 
 ```bash
 # on the GPU machine, from the repository root (Spider and the GGUF base copied there)
@@ -325,7 +329,7 @@ On any CUDA machine with the package installed, the same training through the CL
 and export:
 
 ```bash
-t2s-bench train --builder qlora --base qwen2.5-coder-0.5b --train spider-train --val "spider-dev[:200]" --out adapters/qwen-qlora
+t2s-bench train --builder qlora --base qwen2.5-coder-0.5b --train spider-train --out adapters/qwen-qlora
 t2s-bench run --system finetuned --adapter adapters/qwen-qlora --dataset spider-dev
 t2s-bench train export adapters/qwen-qlora --out adapters/qwen-qlora/model-q4_k_m.gguf --quant q4_k_m
 ```
@@ -339,7 +343,7 @@ import sys
 import torch
 
 gpu_command = [sys.executable, "-m", "t2s_bench", "train", "--builder", "qlora", "--base", "qwen2.5-coder-0.5b",
-               "--train", "spider-train", "--val", "spider-dev[:200]", "--out", "adapters/qwen-qlora"]
+               "--train", "spider-train", "--out", "adapters/qwen-qlora"]
 print("t2s-bench", shlex.join(gpu_command[3:]))
 if os.environ.get("T2S_NOTEBOOK_GPU") == "1" and torch.cuda.is_available():
     subprocess.run(gpu_command, check=True)

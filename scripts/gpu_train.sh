@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
-# Fine-tuning on one H100: LoRA (default) or QLoRA on Qwen2.5-Coder-0.5B-Instruct (de-quantized from GGUF),
-# over the 6,904 Spider train questions whose database is present, then every executable Spider dev question
-# (972) scored by execution. Rerun the same command to resume from the checkpoint under $WORK; a run stopped
-# by its time budget continues with the budget given to the rerun (this call's time). See scripts/GPU_RUNS.md.
+# Fine-tune on one GPU with `t2s-bench train` (transformers Trainer), then score the result on every executable
+# Spider dev question with `t2s-bench run --system finetuned`. Validation during training uses databases held
+# out from Spider train (schema-disjoint), so Spider dev is used once, for the reported number. Rerun the same
+# command to resume from the last Trainer checkpoint under $WORK (a run stopped by its time budget continues
+# with the budget given to the rerun). See scripts/GPU_RUNS.md for the exact commands.
 #
 # usage (repo root, on the GPU machine):
-#   bash scripts/gpu_train.sh [SPIDER_DIR] [BASE_GGUF]
-# env: OUT (results folder, default ./gpu_out), WORK (persistent work, default /root/t2s),
-#      WHEELS (folder of .whl for sqlglot/datasets/gguf/bitsandbytes installed to /tmp/site; default .whl),
-#      BUILDER (lora|qlora, default lora), TIME_BUDGET_S (this call's budget, default 330),
-#      MAX_STEPS (optimizer steps instead of 1 epoch), EVAL_EVERY (default 100), NO_RESUME=1 (start over),
-#      MODE (train | probe: the NaN probe of t2s_bench.training.nan_probe instead of training), EXTRA (more flags)
+#   bash scripts/gpu_train.sh [SPIDER_DIR] [BASE]          BASE: a .gguf file (de-quantized once into $WORK/cache)
+# env: OUT (results folder, default ./gpu_out), WORK (persistent work, default /root/t2s), NAME (run name),
+#      WHEELS (folder of .whl for sqlglot/datasets/gguf/bitsandbytes, installed to /tmp/site; default .whl),
+#      BUILDER (lora|qlora|full, default lora), EPOCHS (default 1), MAX_STEPS, EVAL_EVERY (default 100),
+#      TIME_BUDGET_S (training budget of this call, default 420), NO_RESUME=1, AUGMENT=spider-syn (needs
+#      T2S_SPIDER_SYN_DIR), DEV_LIMIT (first N dev questions), SKIP_EVAL=1, EXTRA (more `t2s-bench train` flags)
 set -euo pipefail
-SPIDER_DIR=${1:-.gpu/spider}
+SPIDER_DIR=${1:-/root/spider/spider}
 BASE=${2:-/root/m/model.gguf}
 OUT=${OUT:-gpu_out}
 WORK=${WORK:-/root/t2s}
 WHEELS=${WHEELS:-.whl}
 BUILDER=${BUILDER:-lora}
-MODE=${MODE:-train}
+NAME=${NAME:-$BUILDER}
 mkdir -p "$OUT" "$WORK" /tmp/site
 
 . "$(dirname "$0")/gpu_wheels.sh"  # wheels -> /tmp/site, PYTHONPATH
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+export T2S_SPIDER_DIR="$SPIDER_DIR" T2S_CACHE_DIR="$WORK/cache"
+T2S=(python3 -m t2s_bench)  # the `t2s-bench` command, from the repository checkout
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
 if [ "$BUILDER" = qlora ]; then  # fail now, not after loading everything
@@ -30,28 +33,40 @@ if [ "$BUILDER" = qlora ]; then  # fail now, not after loading everything
     || { echo "BUILDER=qlora needs bitsandbytes (a wheel in $WHEELS or /tmp/site) and a CUDA GPU" >&2; exit 2; }
 fi
 
-FLAGS=(--base "$BASE" --spider-dir "$SPIDER_DIR" --work "$WORK" --builder "$BUILDER" --epochs 1 --batch-size 8
-       --grad-accum 2 --max-length 1024 --eval-every "${EVAL_EVERY:-100}" --val-size 200
-       --time-budget-s "${TIME_BUDGET_S:-330}" --gen-batch-size 128 --workers 8)
+ADAPTER="$WORK/runs/$NAME"
+RES="$WORK/results-$NAME"
+mkdir -p "$RES"
+FLAGS=(--builder "$BUILDER" --base "$BASE" --train spider-train --val held-out --out "$ADAPTER"
+       --epochs "${EPOCHS:-1}" --batch-size 16 --grad-accum 1 --max-length 1024 --eval-every "${EVAL_EVERY:-100}"
+       --val-size 200 --time-budget-s "${TIME_BUDGET_S:-420}" --gen-batch-size 128 --exec-workers 8)
 [ -n "${MAX_STEPS:-}" ] && FLAGS+=(--max-steps "$MAX_STEPS")
 [ -n "${NO_RESUME:-}" ] && FLAGS+=(--no-resume)
+[ -n "${AUGMENT:-}" ] && FLAGS+=(--augment "$AUGMENT")
+# shellcheck disable=SC2086
+"${T2S[@]}" train "${FLAGS[@]}" ${EXTRA:-} 2>&1 | tee "$RES/train_log.txt"
 
-if [ "$MODE" = probe ]; then
-  python3 -m t2s_bench.training.nan_probe "${FLAGS[@]}" --out "$OUT" \
-    --expect results/finetune-qwen2.5-coder-0.5b-lora/nonfinite_steps.jsonl ${EXTRA:-} 2>&1 | tee "$OUT/probe_log.txt"
-  ls -la "$OUT"
-  exit 0
+for f in train_config.json train_summary.json curves.json curves.csv curves.png data_stats.json nonfinite_steps.jsonl; do
+  if [ -f "$ADAPTER/$f" ]; then cp "$ADAPTER/$f" "$RES/"; fi
+done
+STOPPED=$(python3 -c "import json; print(json.load(open('$ADAPTER/train_summary.json'))['stopped'])")
+echo "training stopped: $STOPPED"
+if [ -z "${SKIP_EVAL:-}" ] && [[ "$STOPPED" != "time budget"* ]]; then
+  WEIGHTS=(--adapter "$ADAPTER"); [ "$BUILDER" = full ] && WEIGHTS=(--model "$ADAPTER")
+  LIMIT=(); [ -n "${DEV_LIMIT:-}" ] && LIMIT=(--limit "$DEV_LIMIT")
+  "${T2S[@]}" run --system finetuned "${WEIGHTS[@]}" --backend transformers --dataset spider-dev "${LIMIT[@]}" \
+    --gen-batch-size 128 --batch-size 1024 --workers 8 --no-progress --out "$RES/dev-run" 2>&1 | tail -n 20 \
+    | tee "$RES/dev_log.txt"
 fi
 
-RES="$WORK/results-$BUILDER"
-ADAPTER="$WORK/adapter"; [ "$BUILDER" = lora ] || ADAPTER="$WORK/adapter-$BUILDER"
-mkdir -p "$RES"
-python3 -m t2s_bench.training.full_run "${FLAGS[@]}" --out "$RES" ${EXTRA:-} 2>&1 | tee "$RES/log.txt"
-
-# the adapter (about 35 MB in float32) comes back in 15 MB parts: cat adapter.tar.part_* | tar x
-tar -C "$ADAPTER" -cf "$WORK/adapter.tar" adapter_config.json adapter_model.safetensors
-split -b 15M -d -a 1 "$WORK/adapter.tar" "$OUT/adapter.tar.part_"
-# the device returns at most 8 files: everything small in one archive, the headline files beside it
-tar -C "$RES" -czf "$OUT/results.tgz" .
-cp "$RES/log.txt" "$OUT/" ; for f in dev-run/metrics.json train_summary.json; do if [ -f "$RES/$f" ]; then cp "$RES/$f" "$OUT/"; fi; done
+# the adapter (LoRA: about 35 MB in float32) comes back in 15 MB parts: cat adapter.tar.part_* | tar x
+if [ "$BUILDER" != full ]; then
+  tar -C "$ADAPTER" -cf "$WORK/adapter-$NAME.tar" adapter_config.json adapter_model.safetensors
+  split -b 15M -d -a 1 "$WORK/adapter-$NAME.tar" "$OUT/adapter.tar.part_"
+fi
+# the device returns at most 8 files: everything small in one archive (validation run directories included),
+# the headline files beside it
+VAL=(); [ -d "$ADAPTER/validation" ] && VAL=(-C "$ADAPTER" validation)
+tar -C "$RES" -czf "$OUT/results.tgz" . "${VAL[@]}"
+cp "$RES/train_log.txt" "$OUT/"
+for f in dev-run/metrics.json train_summary.json; do if [ -f "$RES/$f" ]; then cp "$RES/$f" "$OUT/"; fi; done
 ls -la "$OUT"

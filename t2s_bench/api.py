@@ -21,7 +21,7 @@ from t2s_bench.datasets import Dataset, load_dataset
 from t2s_bench.records import ScoreRecord
 from t2s_bench.rundir import RunDir
 
-__all__ = ["RunResult", "ScoreResult", "evaluate", "load_run", "report", "score"]
+__all__ = ["RunResult", "ScoreResult", "build_suite", "evaluate", "load_run", "report", "score"]
 
 
 class _Summary:
@@ -39,11 +39,11 @@ class _Summary:
         """Exact-set match over the examples whose gold Spider's grammar covers."""
         return self.metrics["levels"]["all"]["exact"]
 
-    def table(self) -> str:
-        """The official evaluator's table layout."""
+    def table(self, *, partial: bool = False) -> str:
+        """The official evaluator's table layout (`partial`: with the partial-match table)."""
         from t2s_bench.scoring import format_table
 
-        return format_table(self.metrics)
+        return format_table(self.metrics, tables=partial)
 
 
 @dataclass
@@ -105,12 +105,15 @@ def evaluate(system: Any = "zero-shot", dataset: str | Dataset = "demo", *, limi
              sample: int | None = None, sample_seed: int = 0, db: list[str] | str | None = None,
              hardness: list[str] | str | None = None, out: str | Path | None = None, batch_size: int = 8,
              workers: int = 2, timeout: float = 30.0, progress: bool = False,
-             backend_options: dict | None = None, **options: Any) -> RunResult:
+             backend_options: dict | None = None, suite: str | Path | None = None, plug_value: bool = False,
+             **options: Any) -> RunResult:
     """Run a system over a dataset (or resume the same run), score it, return the result.
 
     `system` is a registered name ("zero-shot", "few-shot", "rag", "finetuned", "oracle", "vote", or a
     plugin's) or a System object; `options` are the system's and its backend's options, with the
     CLI's names (`model`, `backend`, `k`, `template`, `n_ctx`, ...); an unknown one is an OptionError.
+    `suite`: a test-suite folder (`t2s-bench suite build`): adds test-suite execution accuracy (exec_suite).
+    `plug_value`: execute each prediction with the gold query's values (official --plug_value).
     """
     from t2s_bench.runner import RunConfig, run
 
@@ -121,6 +124,7 @@ def evaluate(system: Any = "zero-shot", dataset: str | Dataset = "demo", *, limi
         limit=limit, sample=sample, sample_seed=sample_seed, db_ids=[db] if isinstance(db, str) else db,
         hardness=[hardness] if isinstance(hardness, str) else hardness, batch_size=batch_size, workers=workers,
         timeout=timeout, out=str(out) if out is not None else None, progress=progress,
+        suite=_suite_path(suite), plug_value=plug_value,
     )
     path = run(cfg, system=None if isinstance(system, str) else system, dataset=ds)
     return load_run(path)
@@ -140,24 +144,41 @@ def load_run(path: str | Path) -> RunResult:
 
 def score(predictions: dict[int, str] | str | Path, dataset: str | Dataset = "demo", *, workers: int = 2,
           timeout: float = 30.0, keep_distinct: bool = False, float_tolerance: float | None = None,
-          out: str | Path | None = None) -> ScoreResult | RunResult:
+          out: str | Path | None = None, suite: str | Path | None = None,
+          plug_value: bool = False) -> ScoreResult | RunResult:
     """Score predictions: a dict (example index -> SQL) against `dataset`, or a run directory
-    (re-scored from its predictions). `out` writes the score records as JSONL."""
+    (re-scored from its predictions). `out` writes the score records as JSONL; `suite` (a test-suite
+    folder) adds test-suite execution accuracy (exec_suite); `plug_value` executes each prediction with
+    the gold query's values (the official --plug_value)."""
     from t2s_bench.scoring import ExecMatchOptions, score_predictions, summarize
 
     if isinstance(predictions, (str, Path)):
         from t2s_bench.runner import score_run
 
         ds = dataset if isinstance(dataset, Dataset) else None
-        return load_run(score_run(predictions, ds, workers=workers, timeout=timeout))
+        return load_run(score_run(predictions, ds, workers=workers, timeout=timeout, suite=_suite_path(suite),
+                                  plug_value=plug_value or None))
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     records = score_predictions(ds, predictions, workers=workers, timeout=timeout,
-                                options=ExecMatchOptions(float_tolerance=float_tolerance, keep_distinct=keep_distinct))
+                                options=ExecMatchOptions(float_tolerance=float_tolerance, keep_distinct=keep_distinct),
+                                suite=_suite_path(suite), plug_value=plug_value)
     if out is not None:
         from t2s_bench.rundir import write_records
 
         write_records(out, records)
-    return ScoreResult(records=records, metrics=summarize(records))
+    return ScoreResult(records=records, metrics={**summarize(records), "plug_value": plug_value})
+
+
+def build_suite(dataset: str | Dataset, out: str | Path, *, size: int = 40, seed: int = 0, candidates: int = 400,
+                workers: int = 2, timeout: float = 5.0, keep_distinct: bool = False, keep_unique: bool = False,
+                db_ids: list[str] | None = None, tables: str | None = None, db_dir: str | None = None) -> dict:
+    """Build a test suite of databases for `dataset` in `out` (see t2s_bench/suites/build.py); returns
+    its manifest (also written as `out/suite.json`). Score with it: `score(..., suite=out)`."""
+    from t2s_bench.suites.build import build_suite as build
+
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, tables=tables, db_dir=db_dir)
+    return build(ds, out, size=size, seed=seed, candidates=candidates, workers=workers, timeout=timeout,
+                 keep_distinct=keep_distinct, keep_unique=keep_unique, db_ids=db_ids)
 
 
 def report(runs: list[RunResult | str | Path], out: str | Path | None = None, *, baseline: str | None = None,
@@ -180,6 +201,12 @@ def report(runs: list[RunResult | str | Path], out: str | Path | None = None, *,
     if baseline and Path(baseline).is_dir():  # a run directory path names the run by its folder
         baseline = Path(baseline).resolve().name
     return render_report(loaded, target, baseline=baseline, fmt=fmt, title=title, n_resamples=n_resamples, seed=seed)
+
+
+def _suite_path(suite: str | Path | None) -> str | None:
+    from t2s_bench.suites.execute import resolve_suite_dir
+
+    return resolve_suite_dir(suite)
 
 
 def _records_frame(records: list) -> pd.DataFrame:

@@ -9,6 +9,8 @@ Run directory (see docs/ARCHITECTURE.md):
 The cache key is the hash of everything that changes predictions (system config incl. backend,
 model file, template hash). Re-running the same command on the same directory resumes where it
 stopped, whatever killed it: completed lines are kept, a torn last line is dropped and redone.
+A resumed run gives the predictions of an uninterrupted one: batches are cut from the whole
+selection, so the system sees the same batches (tests/core/test_resume_determinism.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from t2s_bench.datasets import Dataset, load_dataset
 from t2s_bench.records import ScoreRecord, Task
 from t2s_bench.rundir import RunDir
 from t2s_bench.scoring import score_predictions, summarize
+from t2s_bench.scoring.metrics import attach_prediction_facts
 from t2s_bench.systems.base import get_system
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,8 @@ class RunConfig:
     batch_size: int = 8
     workers: int = 2  # scoring worker processes
     timeout: float = 30.0  # per-query execution timeout (s)
+    suite: str | None = None  # test-suite folder: adds test-suite execution accuracy (exec_suite)
+    plug_value: bool = False  # execute predictions with the gold query's values (official --plug_value)
     out: str | None = None
     progress: bool = True
 
@@ -196,12 +201,18 @@ def _run_locked(cfg: RunConfig, system, dataset: Dataset, data: Dataset, rundir:
     rundir.repair_predictions_tail()
     done = rundir.read_predictions()
     selected = {ex.index for ex in data.examples}
-    tasks = [
-        Task(ex, data.schema(ex.db_id), data.db_path(ex.db_id))
-        for ex in data.examples
-        if ex.index not in done and data.db_path(ex.db_id) is not None
-    ]
-    tasks.sort(key=lambda t: (t.example.db_id, t.example.index))  # shared schema prefix, KV reuse
+    # Batches are cut from the whole selection (done or not), sorted by database (shared schema
+    # prefix, KV reuse), so a resumed run sends the backend the same batches as an uninterrupted
+    # one: batched decoders give results that depend on what is decoded together. A batch cut short
+    # by a kill is generated again whole; only its missing predictions are appended.
+    all_tasks = sorted(
+        (Task(ex, data.schema(ex.db_id), data.db_path(ex.db_id)) for ex in data.examples
+         if data.db_path(ex.db_id) is not None),
+        key=lambda t: (t.example.db_id, t.example.index),
+    )
+    batches = [all_tasks[i : i + cfg.batch_size] for i in range(0, len(all_tasks), cfg.batch_size)]
+    batches = [b for b in batches if any(t.example.index not in done for t in b)]
+    tasks = [t for b in batches for t in b if t.example.index not in done]
     n_missing = sum(1 for ex in data.examples if data.db_path(ex.db_id) is None)
     if done:
         log.info("resuming %s: %d predictions done, %d to go", rundir.path, len(done.keys() & selected), len(tasks))
@@ -212,22 +223,25 @@ def _run_locked(cfg: RunConfig, system, dataset: Dataset, data: Dataset, rundir:
                          f"(looked in {data.db_dir}): nothing to run")
 
     if hasattr(getattr(system, "examples", None), "prefetch"):
-        system.examples.prefetch(tasks)
+        system.examples.prefetch([t for b in batches for t in b])
 
     # records scored earlier (a finished run re-run) or batch by batch now: not executed again
     scored: dict[int, ScoreRecord] = _reusable_scores(rundir, done, data)
+    if bool(rundir.read_metrics().get("plug_value")) != cfg.plug_value:
+        scored = {}  # scored with the other value-plugging setting: score again
     gen_time = 0.0
     bar = tqdm(total=len(tasks), desc=f"{cfg.system}", unit="q", disable=not cfg.progress)
-    for start in range(0, len(tasks), cfg.batch_size):
-        batch = tasks[start : start + cfg.batch_size]
+    for batch in batches:
         t0 = time.perf_counter()
-        preds = system.predict(batch)
+        preds = [p for p in system.predict(batch) if p.index not in done]
+        batch = [t for t in batch if t.example.index not in done]
         gen_time += time.perf_counter() - t0
         rundir.append_predictions(preds)
         for p in preds:
             done[p.index] = p.to_json()
         sub = data.filter(indices=[p.index for p in preds])
-        for rec in score_predictions(sub, {p.index: p.sql for p in preds}, workers=1, timeout=cfg.timeout):
+        for rec in score_predictions(sub, {p.index: p.sql for p in preds}, workers=1, timeout=cfg.timeout,
+                                     suite=cfg.suite, plug_value=cfg.plug_value):
             scored[rec["index"]] = rec
         bar.update(len(batch))
         correct = sum(bool(r["exec_match"]) for r in scored.values())
@@ -240,6 +254,9 @@ def _run_locked(cfg: RunConfig, system, dataset: Dataset, data: Dataset, rundir:
     metrics = summarize(records)
     metrics.update(system=cfg.system, dataset=dataset.name, config_hash=key,
                    throughput=throughput(list(predictions.values()), gen_time, len(tasks)))
+    if cfg.suite:
+        metrics["suite"] = cfg.suite
+    metrics["plug_value"] = cfg.plug_value
     rundir.write_metrics(metrics)
     return rundir.path
 
@@ -260,9 +277,11 @@ def _score_selected(data: Dataset, predictions: dict[int, dict], scored: dict[in
     if todo:
         rest = score_predictions(data.filter(indices=todo),
                                  {i: predictions[i]["sql"] for i in todo if i in predictions},
-                                 workers=cfg.workers, timeout=cfg.timeout)
+                                 workers=cfg.workers, timeout=cfg.timeout, suite=cfg.suite,
+                                 plug_value=cfg.plug_value)
         scored = {**scored, **{r["index"]: r for r in rest}}
     records = [scored[ex.index] for ex in data.examples]
+    attach_prediction_facts(records, predictions, data.schema)  # e.g. the pruned schema: linking recall
     for r in records:
         p = predictions.get(r["index"])
         if p is None:  # not predicted (missing database): skipped for exact match too
@@ -286,7 +305,8 @@ def throughput(predictions: list[dict], gen_time: float, n_generated: int) -> di
     }
 
 
-def score_run(path: str | Path, dataset: Dataset | None = None, *, workers: int = 2, timeout: float | None = None) -> Path:
+def score_run(path: str | Path, dataset: Dataset | None = None, *, workers: int = 2, timeout: float | None = None,
+              suite: str | Path | None = None, plug_value: bool | None = None) -> Path:
     """(Re)score a run directory from its predictions: scores.jsonl and metrics.json, deterministically.
     Committed runs keep only config and predictions; this regenerates the rest."""
     rundir = RunDir(path)
@@ -299,6 +319,10 @@ def score_run(path: str | Path, dataset: Dataset | None = None, *, workers: int 
     cfg.workers = workers
     if timeout is not None:
         cfg.timeout = timeout
+    if suite is not None:  # a suite given now replaces the recorded one (for this scoring only)
+        cfg.suite = str(suite)
+    if plug_value is not None:  # likewise value plugging
+        cfg.plug_value = plug_value
     if dataset is None:
         ds = config.get("dataset")
         name = ds.get("name") if isinstance(ds, dict) else ds
@@ -314,5 +338,8 @@ def score_run(path: str | Path, dataset: Dataset | None = None, *, workers: int 
         old = rundir.read_metrics()
         metrics.update(system=cfg.system, dataset=dataset.name, config_hash=config.get("config_hash"),
                        throughput=old.get("throughput") or throughput(list(predictions.values()), 0.0, 0))
+        if cfg.suite:
+            metrics["suite"] = cfg.suite
+        metrics["plug_value"] = cfg.plug_value
         rundir.write_metrics(metrics)
     return rundir.path

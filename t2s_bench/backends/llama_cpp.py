@@ -1,10 +1,11 @@
 """GGUF models through llama-cpp-python (CPU, or GPU offload with `n_gpu_layers`).
 
 Prompts are rendered with the GGUF's own chat template and generated greedily. One `Llama`
-object serves every request, so llama-cpp-python keeps the KV cache of the longest token prefix
-shared with the previous prompt: consecutive prompts that share their system message
-(instructions + schema) only evaluate the question. `reuse_prefix=False` resets the state
-before each request (the naive baseline).
+object serves every request and keeps the KV cache of the system turn (instructions + schema):
+consecutive prompts with the same system message only evaluate the question. Only that whole
+turn is reused, never a longer prefix shared by chance with the previous prompt, so that each
+answer is the same whatever was generated before it (resumed runs equal uninterrupted ones).
+`reuse_prefix=False` resets the state before each request (the naive baseline).
 
 `parallel=N` (N > 1; the default on the CPU) decodes up to N requests together instead: the
 requests of one `generate` call are grouped by their first message (the system turn), and each
@@ -24,7 +25,14 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from t2s_bench.backends.base import Backend, Generation, GenerationRequest, register_backend
+from t2s_bench.backends.base import (
+    Backend,
+    Generation,
+    GenerationRequest,
+    expand_samples,
+    merge_samples,
+    register_backend,
+)
 from t2s_bench.backends.catalog import CATALOG, default_model, file_fingerprint, resolve_model
 
 log = logging.getLogger(__name__)
@@ -77,19 +85,28 @@ def load_llama(model_path: str | Path, **kwargs):
         return Llama(model_path=str(model_path), **kwargs)
 
 
-class _GreedyLogprobs:
-    """A logits processor that records the log-probability of the greedy (argmax) token at each step;
-    it leaves the logits unchanged, so generation is the same with or without it."""
+class _ChoosingProcessor:
+    """A logits processor that picks each token with a `TokenChooser` and records its log-probability.
+    Greedy: the logits pass unchanged (llama.cpp's greedy pick is the same token); sampled: only the
+    chosen token stays finite, so llama.cpp's greedy pick takes it."""
 
-    def __init__(self) -> None:
+    def __init__(self, request: GenerationRequest) -> None:
+        from t2s_bench.backends.sampling import TokenChooser
+
+        self.chooser = TokenChooser(request.temperature, request.top_p, request.seed or 0)
+        self.sampled = request.sampled
         self.values: list[float] = []
 
     def __call__(self, input_ids, scores):
         import numpy as np
 
-        top = float(scores.max())
-        self.values.append(-float(np.log(np.exp(scores - top).sum())))
-        return scores
+        token, logprob = self.chooser(scores)
+        self.values.append(logprob)
+        if not self.sampled:
+            return scores
+        out = np.full_like(scores, -np.inf)
+        out[token] = 0.0
+        return out
 
 
 def _token_limit(max_tokens: int):
@@ -160,6 +177,7 @@ class LlamaCppBackend(Backend):
                 verbose=verbose,
             )
         self._decoder = None
+        self._system_turn: list[int] | None = None  # tokens the one-at-a-time path keeps cached
         if self.parallel > 1:
             from t2s_bench.backends.llama_cpp_batch import PrefixSharingDecoder
 
@@ -198,15 +216,41 @@ class LlamaCppBackend(Backend):
 
     # -------------------------------------------------------------- generation
 
-    def _cached_prefix(self, tokens: list[int]) -> int:
+    def _system_turn_length(self, messages: list[dict[str, str]], tokens: list[int]) -> int:
+        """How many of `tokens` (the whole prompt) are the system turn's (0 without one)."""
         from t2s_bench.backends.llama_cpp_batch import common_prefix_length
 
-        return common_prefix_length(self._llm.input_ids[: self._llm.n_tokens], tokens)
+        if not messages or messages[0].get("role") != "system":
+            return 0
+        return min(common_prefix_length(self.tokenize_chat(messages[:1]), tokens), len(tokens) - 1)
+
+    def _load_system_turn(self, messages: list[dict[str, str]], tokens: list[int]) -> int:
+        """Leave the KV cache holding exactly the prompt's system turn (its first `boundary` tokens),
+        evaluated on its own from position 0; returns the tokens reused from the cache.
+
+        The prompt is then evaluated from `boundary` on, a point set by this request alone. Reusing
+        the longest prefix shared with the *previous* prompt (llama-cpp-python's own behaviour)
+        splits the evaluation where the previous prompt happened to differ, and llama.cpp's results
+        depend on that split in the last bits: answers would depend on what came before them, and
+        a resumed run would differ from an uninterrupted one."""
+        boundary = self._system_turn_length(messages, tokens)
+        prefix = tokens[:boundary]
+        if self._system_turn == prefix and self._llm.n_tokens >= boundary:
+            self._llm.n_tokens = boundary  # create_completion evaluates the rest
+            return boundary
+        self._llm.reset()
+        self._system_turn = None
+        if prefix:
+            self._llm.eval(prefix)
+            self._system_turn = prefix
+        return 0
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        # one single-answer request per sample, seeded (the backend's seed when a request has none)
+        flat, owners = expand_samples(requests, self.seed)
         if self._decoder is not None:
-            return self._generate_batched(requests)
-        return [self._generate_one(r) for r in requests]
+            return merge_samples(requests, self._generate_batched(flat), owners)
+        return merge_samples(requests, [self._generate_one(r) for r in flat], owners)
 
     def _too_long(self, n_tokens: int, elapsed: float) -> Generation:
         return Generation("", n_tokens, 0, elapsed, None,
@@ -227,14 +271,15 @@ class LlamaCppBackend(Backend):
             if room < 1:
                 results[i] = self._too_long(len(tokens), time.perf_counter() - start)
                 continue
-            item = BatchItem(tokens, min(request.max_tokens, room), request.stop)
+            item = BatchItem(tokens, min(request.max_tokens, room), request.stop,
+                             request.temperature, request.top_p, request.seed or 0)
             key = json.dumps(request.messages[:1], sort_keys=True)
             groups.setdefault(key, []).append((i, item, time.perf_counter() - start))
-        for members in groups.values():
+        for key, members in groups.items():
             start = time.perf_counter()
             items = [item for _, item, _ in members]
             try:
-                outs = self._decoder.run(items)
+                outs = self._decoder.run(items, max_prefix=self._system_turn_length(json.loads(key), items[0].tokens))
             except (RuntimeError, ValueError) as e:
                 self._decoder.reset()
                 share = (time.perf_counter() - start) / len(members)
@@ -260,14 +305,15 @@ class LlamaCppBackend(Backend):
         room = self.context_window - len(tokens)
         if room < 1:
             return self._too_long(len(tokens), time.perf_counter() - start)
-        if not self.reuse_prefix:
-            self._llm.reset()
         self.prefix_stats["prompt_tokens"] += len(tokens)
-        self.prefix_stats["reused_tokens"] += self._cached_prefix(tokens)
+        if self.reuse_prefix:
+            self.prefix_stats["reused_tokens"] += self._load_system_turn(request.messages, tokens)
+        else:
+            self._llm.reset()
         max_tokens = min(request.max_tokens, room)
         from llama_cpp import LogitsProcessorList
 
-        recorder = _GreedyLogprobs()
+        recorder = _ChoosingProcessor(request)
         try:
             out = self._llm.create_completion(
                 prompt=tokens,
@@ -282,6 +328,7 @@ class LlamaCppBackend(Backend):
             )
         except (RuntimeError, ValueError) as e:
             self._llm.reset()
+            self._system_turn = None
             return Generation("", len(tokens), 0, time.perf_counter() - start, None, f"llama.cpp: {e}")
         choice = out["choices"][0]
         n_out = out["usage"]["completion_tokens"]

@@ -10,7 +10,7 @@ already loaded model holds a unified KV cache with `parallel + 1` sequences:
   (`llama_memory_seq_cp`: with a unified cache the copy shares the prefix cells, nothing is
   recomputed), then its remaining prompt tokens are evaluated;
 - all active sequences are decoded together, one `llama_decode` per step, greedily (argmax of the
-  logits), until each reaches an end-of-generation token, its `max_tokens` or a stop string.
+  logits) or, for an item with a temperature, by its own seeded sampler (`sampling.TokenChooser`), until each reaches an end-of-generation token, its `max_tokens` or a stop string.
   A request waiting for a free sequence (or for KV room) joins as soon as one finishes: its prompt
   suffix is evaluated in the same `llama_decode` as the others' next tokens.
 
@@ -25,6 +25,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from t2s_bench.backends.sampling import TokenChooser
+
 PREFIX_SEQ = 0
 
 
@@ -33,6 +35,9 @@ class BatchItem:
     tokens: list[int]
     max_tokens: int  # > 0, and len(tokens) + max_tokens <= the context size
     stop: list[str] | None = None
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    seed: int = 0
 
 
 @dataclass
@@ -58,6 +63,10 @@ class _Sequence:
     finish_reason: str | None = None
     text_end: int | None = None  # byte offset of a stop string, when one was found
     latency_s: float = 0.0
+    chooser: TokenChooser = field(default_factory=TokenChooser)
+
+    def __post_init__(self) -> None:
+        self.chooser = TokenChooser(self.item.temperature, self.item.top_p, self.item.seed)
 
 
 def common_prefix_length(a: list[int], b: list[int]) -> int:
@@ -142,14 +151,12 @@ class PrefixSharingDecoder:
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc} for a batch of {len(entries)} tokens")
 
-    def _argmax(self, batch_index: int) -> tuple[int, float]:
-        """The greedy token and its log-probability (log-softmax of the logits)."""
+    def _choose(self, batch_index: int, s: _Sequence) -> tuple[int, float]:
+        """The sequence's next token (greedy, or sampled by its chooser) and its log-probability."""
         import numpy as np
 
         logits = np.ctypeslib.as_array(self._low.llama_get_logits_ith(self._ctx.ctx, batch_index), shape=(self._n_vocab,))
-        token = int(logits.argmax())
-        top = float(logits[token])
-        return token, -float(np.log(np.exp(logits - top).sum()))
+        return s.chooser(logits)
 
     def _drop(self, seq_id: int) -> None:
         self._low.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
@@ -160,16 +167,22 @@ class PrefixSharingDecoder:
         self._prefix = []
 
     def _load_prefix(self, prefix: list[int]) -> int:
-        """Make PREFIX_SEQ hold `prefix`; returns how many of its tokens were already cached."""
-        cached = common_prefix_length(self._prefix, prefix)
-        if cached < len(self._prefix):
-            self._low.llama_memory_seq_rm(self._memory, PREFIX_SEQ, cached, -1)
-            self._prefix = self._prefix[:cached]
-        if cached < len(prefix):
-            new = prefix[cached:]
-            self._decode([(t, cached + k, PREFIX_SEQ, k == len(new) - 1) for k, t in enumerate(new)])
+        """Make PREFIX_SEQ hold `prefix`; returns how many of its tokens were already cached.
+
+        The cached prefix is kept only when it is exactly `prefix`; anything else clears the cache
+        and evaluates `prefix` from position 0. Evaluating just the part after a partly shared
+        prefix splits the computation at a point set by the *previous* call, and llama.cpp's
+        results depend (in the last bits, enough to flip near-ties) on how a prompt is split into
+        batches: an answer would then depend on what was generated before it, and a resumed run
+        would differ from an uninterrupted one. A full clear and re-evaluation gives the same bits
+        as a fresh context (tests/core/test_resume_determinism.py checks both)."""
+        if prefix and prefix == self._prefix:
+            return len(prefix)
+        self.reset()
+        if prefix:
+            self._decode([(t, k, PREFIX_SEQ, k == len(prefix) - 1) for k, t in enumerate(prefix)])
             self._prefix = list(prefix)
-        return cached
+        return 0
 
     # ------------------------------------------------------------------ generation
 
@@ -181,8 +194,11 @@ class PrefixSharingDecoder:
         unshared = sum(len(it.tokens) - len(prefix) for it in items) / len(items)
         return self.parallel if len(prefix) >= unshared else 1
 
-    def run(self, items: list[BatchItem]) -> list[BatchResult]:
+    def run(self, items: list[BatchItem], max_prefix: int | None = None) -> list[BatchResult]:
         """Generate for `items` (which should share a prefix), `parallel` sequences at a time.
+
+        max_prefix: the shared prefix kept in PREFIX_SEQ is at most this long (the backend passes
+        the system turn's length, so that consecutive calls share the exact same prefix).
 
         latency_s: each `llama_decode` step is shared equally by the sequences in it, the rest (the
         prefix evaluation, bookkeeping) equally by all items; the latencies add up to the wall time
@@ -194,6 +210,8 @@ class PrefixSharingDecoder:
         shared = min(len(it.tokens) for it in items) - 1
         for it in items[1:]:
             shared = min(shared, common_prefix_length(items[0].tokens, it.tokens))
+        if max_prefix is not None:
+            shared = min(shared, max_prefix)
         prefix = items[0].tokens[:max(shared, 0)]
         cached = self._load_prefix(prefix)
 
@@ -228,7 +246,7 @@ class PrefixSharingDecoder:
                 step_start = time.perf_counter()
                 self._decode(entries)
                 for s, batch_index in readers:
-                    self._accept(s, *self._argmax(batch_index))
+                    self._accept(s, *self._choose(batch_index, s))
                 step_share = (time.perf_counter() - step_start) / len(readers)
                 for s, _ in readers:
                     s.latency_s += step_share

@@ -1,6 +1,7 @@
 """Any OpenAI-compatible chat endpoint (vLLM, llama.cpp server, Ollama, hosted APIs) over HTTP.
 
-POSTs to `{base_url}/chat/completions` with `requests`, temperature 0, a few requests in flight
+POSTs to `{base_url}/chat/completions` with `requests`, temperature 0 (or the request's sampling
+settings: an answer per call, each with its own seed), per-token log-probabilities asked for, a few requests in flight
 at once, and retries with exponential backoff on 429 / 5xx / connection errors. A request that
 still fails comes back as a `Generation` with `error` set; the batch goes on.
 """
@@ -12,7 +13,14 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from t2s_bench.backends.base import Backend, Generation, GenerationRequest, register_backend
+from t2s_bench.backends.base import (
+    Backend,
+    Generation,
+    GenerationRequest,
+    expand_samples,
+    merge_samples,
+    register_backend,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,7 @@ class OpenAICompatBackend(Backend):
         context_window: int = 32768,
         seed: int | None = 0,
         extra_body: dict | None = None,
+        logprobs: bool = True,
     ):
         import requests
 
@@ -47,6 +56,7 @@ class OpenAICompatBackend(Backend):
         self.context_window = context_window
         self.seed = seed
         self.extra_body = extra_body or {}
+        self.logprobs = logprobs  # ask for per-token log-probabilities (servers that reject it: False)
         self._session = requests.Session()
         key = os.environ.get(api_key_env)
         if key:
@@ -69,20 +79,26 @@ class OpenAICompatBackend(Backend):
         return max(1, len(text) // 4)
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
-        if self.concurrency == 1 or len(requests) <= 1:
-            return [self._one(r) for r in requests]
+        flat, owners = expand_samples(requests, self.seed or 0)
+        if self.concurrency == 1 or len(flat) <= 1:
+            return merge_samples(requests, [self._one(r) for r in flat], owners)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(self._one, requests))
+            return merge_samples(requests, list(pool.map(self._one, flat)), owners)
 
     def _one(self, request: GenerationRequest) -> Generation:
         import requests as rq
 
         body = {"model": self.model_id, "messages": request.messages, "max_tokens": request.max_tokens,
-                "temperature": 0.0, **self.extra_body}
+                "temperature": request.temperature, **self.extra_body}
+        if request.sampled:
+            body["top_p"] = request.top_p
+        if self.logprobs:
+            body["logprobs"] = True
         if request.stop:
             body["stop"] = request.stop
-        if self.seed is not None:
-            body["seed"] = self.seed
+        seed = request.seed if request.sampled else self.seed
+        if seed is not None:
+            body["seed"] = seed
         start = time.perf_counter()
         error = "no attempt made"
         for attempt in range(self.max_retries + 1):
@@ -110,6 +126,7 @@ class OpenAICompatBackend(Backend):
                     completion_tokens=int(usage.get("completion_tokens", 0)),
                     latency_s=time.perf_counter() - start,
                     finish_reason=choice.get("finish_reason"),
+                    token_logprobs=_token_logprobs(choice),
                 )
             except (ValueError, KeyError, IndexError, TypeError) as e:
                 error = f"malformed response: {type(e).__name__}: {e}; body {resp.text[:300]}"
@@ -126,3 +143,11 @@ class OpenAICompatBackend(Backend):
 
     def close(self) -> None:
         self._session.close()
+
+
+def _token_logprobs(choice: dict) -> list[float] | None:
+    """`choices[0].logprobs.content[*].logprob` of the chat completions API, when the server sent them."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if not isinstance(content, list):
+        return None
+    return [float(t["logprob"]) for t in content if isinstance(t, dict) and "logprob" in t]

@@ -1,24 +1,42 @@
-"""Hugging Face transformers models: batched greedy generation with left padding.
+"""Hugging Face transformers models: batched generation of many prompts, greedy or sampled.
 
 `model` is a catalog name, an HF folder, a `.gguf` file (de-quantised on load; needs `gguf`),
-or a hub id. `adapter` adds a PEFT (LoRA) adapter. Requests are grouped by (max_tokens, stop),
-sorted by prompt length and generated `batch_size` at a time; a CUDA out-of-memory error halves
-the batch and retries.
+or a hub id. `adapter` adds a PEFT (LoRA) adapter. Requests are grouped by (max_tokens, stop); a
+request with n answers becomes n rows; rows are sorted by prompt length and generated `batch_size`
+at a time by the `generation` strategy (see `hf_generation`: padded, static, continuous); a CUDA
+out-of-memory error halves the batch and retries.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from pathlib import Path
 
-from t2s_bench.backends.base import Backend, Generation, GenerationRequest, register_backend, truncate_at_stop
+from t2s_bench.backends.base import (
+    Backend,
+    Generation,
+    GenerationRequest,
+    register_backend,
+    sample_seed,
+    truncate_at_stop,
+    with_samples,
+)
 from t2s_bench.backends.catalog import CATALOG, file_fingerprint, resolve_model
+from t2s_bench.backends.hf_generation import STRATEGIES, GenerateSettings, Row, RowOutput
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
+# `generation="auto"`: the strategy on a GPU (from benchmarks/bench_generation.py) and elsewhere
+AUTO_STRATEGY = {"cuda": "static", "cpu": "padded"}
+# continuous batching settings (ContinuousBatchingConfig fields) unless `continuous_options` says otherwise:
+# 64-token blocks so a ~300-token prompt shares its system prompt + schema blocks with its database's
+# other questions (the default 256-token block shares nothing); CUDA graphs on, without the async
+# double buffering that ran out of memory with them on the H200 (../shared/GPU.md)
+CONTINUOUS_DEFAULTS = {"block_size": 64, "allow_block_sharing": True, "use_cuda_graph": True, "use_async_batching": False}
 
 
 def _locate(model: str | Path, gguf_file: str | None) -> tuple[str, str | None, Path | None]:
@@ -45,21 +63,6 @@ def _gguf_chat_template(path: Path) -> str | None:
     return field.contents() if field is not None else None
 
 
-class _GreedyLogprobs:
-    """A logits processor that records, per step and row, the log-probability of the greedy (argmax)
-    token; the scores pass through unchanged. (Cheaper than `output_scores`, which keeps every step's
-    full-vocabulary scores.)"""
-
-    def __init__(self) -> None:
-        self.values: list = []
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        self.values.append(torch.log_softmax(scores.float(), dim=-1).max(dim=-1).values.cpu())
-        return scores
-
-
 @register_backend("transformers")
 class TransformersBackend(Backend):
     def __init__(
@@ -74,6 +77,11 @@ class TransformersBackend(Backend):
         batch_size: int = 8,
         max_context: int | None = None,
         attn_implementation: str | None = None,
+        generation: str = "auto",
+        compile: bool = True,
+        seed: int = 0,
+        continuous_options: dict | None = None,
+        defer_stop_check: bool = True,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -85,6 +93,17 @@ class TransformersBackend(Backend):
             dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
         self.dtype = dtype
         self.batch_size = batch_size
+        # a strategy chosen by "auto" falls back to padded if it fails (e.g. a compile error); one asked for does not
+        self._may_fall_back = generation == "auto"
+        if generation == "auto":
+            generation = AUTO_STRATEGY.get(self.device.split(":")[0], "padded")
+        if generation not in STRATEGIES:
+            raise ValueError(f"unknown generation strategy {generation!r}; choose from auto, {', '.join(STRATEGIES)}")
+        self.generation = generation
+        self.compile = compile
+        self.defer_stop_check = defer_stop_check  # static: no host sync per decoding step
+        self.seed = seed  # of sampled requests that carry no seed
+        self.continuous_options = {**CONTINUOUS_DEFAULTS, **(continuous_options or {})}
         extra = {"gguf_file": self.gguf_file} if self.gguf_file else {}
         if attn_implementation:
             extra["attn_implementation"] = attn_implementation
@@ -134,81 +153,81 @@ class TransformersBackend(Backend):
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
         encoded = [self._encode(r.messages) for r in requests]
-        groups: dict[tuple, list[int]] = {}
+        # rows (one per answer) grouped by (max_tokens, stop): (request, answer k, row)
+        groups: dict[tuple, list[tuple[int, int, Row]]] = {}
         for i, r in enumerate(requests):
             if len(encoded[i]) >= self.context_window:
                 results[i] = Generation("", len(encoded[i]), 0, 0.0, None,
                                         f"prompt of {len(encoded[i])} tokens does not fit the context window of {self.context_window}")
                 continue
-            groups.setdefault((r.max_tokens, tuple(r.stop or ())), []).append(i)
-        for (max_tokens, stop), idx in groups.items():
-            idx.sort(key=lambda i: -len(encoded[i]))  # similar lengths together: little padding
-            pos = 0
-            size = self.batch_size
-            while pos < len(idx):
-                batch = idx[pos : pos + size]
-                try:
-                    outs = self._generate_batch([encoded[i] for i in batch], max_tokens, list(stop))
-                except RuntimeError as e:  # CUDA OOM: halve the batch and retry
-                    if "out of memory" not in str(e).lower() or size == 1:
-                        raise
-                    import torch
-
-                    torch.cuda.empty_cache()
-                    size = max(1, size // 2)
-                    log.warning("out of memory at batch %d; retrying with %d", len(batch), size)
-                    continue
-                for i, gen in zip(batch, outs):
-                    results[i] = gen
-                pos += len(batch)
+            seed = self.seed if r.seed is None else r.seed
+            rows = groups.setdefault((r.max_tokens, tuple(r.stop or ())), [])
+            for k in range(r.n):
+                rows.append((i, k, Row(encoded[i], r.temperature, r.top_p, sample_seed(seed, k) if r.sampled else 0)))
+        answers: dict[int, list[Generation | None]] = {i: [None] * r.n for i, r in enumerate(requests) if results[i] is None}
+        for (max_tokens, stop), rows in groups.items():
+            rows.sort(key=lambda row: -len(row[2].tokens))  # similar lengths together: little padding
+            for (i, k, _), gen in zip(rows, self._generate_rows([row for _, _, row in rows], max_tokens, list(stop))):
+                answers[i][k] = gen
+        for i, gens in answers.items():
+            results[i] = gens[0] if len(gens) == 1 else with_samples(gens)  # type: ignore[arg-type]
         return results  # type: ignore[return-value]
 
-    def _generate_batch(self, prompts: list[list[int]], max_tokens: int, stop: list[str]) -> list[Generation]:
-        import torch
+    def _generate_rows(self, rows: list[Row], max_tokens: int, stop: list[str]) -> list[Generation]:
+        """Generations of rows sorted by prompt length, `batch_size` rows at a time (continuous: all at
+        once); a CUDA out-of-memory error halves the batch and retries."""
+        from t2s_bench.backends import hf_generation as hg
 
-        start = time.perf_counter()
-        width = max(len(p) for p in prompts)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
-        kwargs = {}
-        if stop:
-            kwargs = {"stop_strings": stop, "tokenizer": self.tokenizer}
-        recorder = _GreedyLogprobs()
-        from transformers import LogitsProcessorList
+        size = len(rows) if self.generation == "continuous" else self.batch_size
+        if self.generation == "static":  # equal batches: one shape, one CUDA graph per call
+            size = math.ceil(len(rows) / math.ceil(len(rows) / size))
+        out: list[Generation] = []
+        while len(out) < len(rows):
+            batch = rows[len(out) : len(out) + size]
+            width = max(len(r.tokens) for r in batch)
+            max_new = min(max_tokens, self.context_window - width)
+            start = time.perf_counter()
+            try:
+                if self.generation == "continuous":
+                    done = hg.generate_continuous(self.model, batch, max_new, stop, self._settings)
+                else:
+                    done = hg.generate_padded(self.model, batch, max_new, stop, self._settings,
+                                              static=self.generation == "static")
+            except Exception as e:  # CUDA OOM: halve the batch and retry
+                if "out of memory" not in str(e).lower() or size == 1:
+                    if not self._may_fall_back or self.generation == "padded":
+                        raise
+                    log.exception("generation strategy %s failed; falling back to padded", self.generation)
+                    self.generation, size = "padded", self.batch_size
+                    continue
+                import torch
 
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=input_ids,
-                attention_mask=attention,
-                max_new_tokens=min(max_tokens, self.context_window - width),
-                do_sample=False,
-                num_beams=1,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=pad,
-                eos_token_id=self._stop_ids,
-                logits_processor=LogitsProcessorList([recorder]),
-                **kwargs,
-            )
-        elapsed = time.perf_counter() - start
-        gens = []
-        steps = torch.stack(recorder.values, dim=1).tolist() if recorder.values else [[] for _ in prompts]
-        for row, prompt, logprobs in zip(out[:, width:].tolist(), prompts, steps):
-            n = next((k for k, t in enumerate(row) if t in self._stop_ids), None)
-            ended = n is not None
-            tokens = row[:n] if ended else row
-            text, stopped = truncate_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), stop)
-            gens.append(Generation(
-                text=text,
-                prompt_tokens=len(prompt),
-                completion_tokens=len(tokens),
-                latency_s=elapsed / len(prompts),  # the batch's wall time, shared out
-                finish_reason="stop" if ended or stopped else "length",
-                token_logprobs=logprobs[: len(tokens)],
-            ))
-        return gens
+                torch.cuda.empty_cache()
+                size = max(1, size // 2)
+                log.warning("out of memory at batch %d; retrying with %d", len(batch), size)
+                continue
+            share = (time.perf_counter() - start) / len(batch)  # the batch's wall time, shared out
+            out.extend(self._to_generation(row, result, max_new, stop, share) for row, result in zip(batch, done))
+        return out
+
+    def _to_generation(self, row: Row, result: RowOutput, max_new: int, stop: list[str], latency: float) -> Generation:
+        ended = bool(result.tokens) and result.tokens[-1] in self._stop_ids
+        tokens = result.tokens[:-1] if ended else result.tokens
+        text, stopped = truncate_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), stop)
+        return Generation(
+            text=text,
+            prompt_tokens=len(row.tokens),
+            completion_tokens=len(tokens),
+            latency_s=latency,
+            finish_reason="stop" if ended or stopped else "length",
+            token_logprobs=result.logprobs[: len(tokens)],
+        )
+
+    @property
+    def _settings(self) -> GenerateSettings:
+        return GenerateSettings(stop_ids=self._stop_ids, pad_id=self.tokenizer.pad_token_id, tokenizer=self.tokenizer,
+                                compile=self.compile, cb_options=self.continuous_options,
+                                defer_stop_check=self.defer_stop_check)
 
     # -------------------------------------------------------------- identity
 
@@ -229,7 +248,10 @@ class TransformersBackend(Backend):
             "adapter_sha256": _adapter_sha256(self.adapter) if self.adapter else None,
             "chat_template_sha256": hashlib.sha256(self.tokenizer.chat_template.encode()).hexdigest(),
             "params": {"dtype": self.dtype, "device": self.device.split(":")[0], "batch_size": self.batch_size,
-                       "temperature": 0.0},
+                       "temperature": 0.0,
+                       # the padded path's identity is unchanged; another strategy can flip near-ties
+                       **({"generation": self.generation} if self.generation != "padded" else {}),
+                       **({"continuous_options": self.continuous_options} if self.generation == "continuous" else {})},
             "transformers": transformers.__version__,
         }
 

@@ -9,7 +9,7 @@ import sys
 
 # subcommand -> module under t2s_bench.cli; each module defines `add_parser(subparsers)`
 # which registers its parser and sets `func` (args -> exit code) as a default.
-COMMANDS = ["data", "score", "run", "report", "train", "models", "serve", "demo", "baseline", "compare"]
+COMMANDS = ["data", "score", "run", "report", "train", "models", "serve", "demo", "baseline", "compare", "suite"]
 # optional dependency (top-level module) -> the extra that installs it
 OPTIONAL_EXTRAS = {"torch": "hf", "transformers": "hf", "peft": "hf", "accelerate": "hf", "gguf": "hf",
                    "llama_cpp": "gguf", "bitsandbytes": "train",

@@ -75,6 +75,29 @@ def add_parser(subparsers) -> None:
     s.add_argument("--out-dir", default="reports", help="output folder (default: reports)")
     s.set_defaults(func=run_stats)
 
+    ln = sub.add_parser(
+        "linking",
+        help="schema-linking and value-retrieval recall, and prompt tokens saved, as a function of k",
+        description="For each question: gold tables and columns parsed from the gold SQL; the linker's pruned "
+        "schema (top-k tables + the tables joining them) for each k; strict recall (a dropped gold table is a "
+        "miss), schema tokens against the full DDL (Qwen tokenizer when its GGUF is cached), and the share of "
+        "the gold string literals stored in the database that value retrieval shows. Prints a table and "
+        "writes JSON and Markdown.",
+    )
+    ln.add_argument("--dataset", default="spider-dev", help="dataset with gold SQL (default spider-dev), or "
+                    "spider-train-heldout: the schema-disjoint held-out databases of Spider train (for choosing k)")
+    ln.add_argument("--linker", action="append", help="linker name (repeatable; default combined)")
+    ln.add_argument("--k", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="tables retrieved (default 1 2 3 4 5)")
+    ln.add_argument("--margin", type=float, nargs="*", default=[0.3],
+                    help="also: variants keeping any table within MARGIN of the best score, at k=2 (default 0.3: "
+                    "the default pruning)")
+    ln.add_argument("--columns", type=int, nargs="*", default=[],
+                    help="also: variants keeping only the N best columns per table (plus keys), at each k")
+    ln.add_argument("--limit", type=int, help="first N questions")
+    ln.add_argument("--no-values", action="store_true", help="skip value-retrieval recall")
+    ln.add_argument("--out", help="JSON output (default results/linking-<dataset>-<linker>.json; .md beside it)")
+    ln.set_defaults(func=run_linking)
+
 
 def _default_dataset() -> str:
     return "spider-dev" if paths.spider_dir() is not None else "demo"
@@ -131,3 +154,37 @@ def run_stats(args: argparse.Namespace) -> int:
               f"{c['columns']} columns; difficulty: {json.dumps(s['difficulty'])}")
     print(f"wrote {md}, {js} and {html}")
     return 0
+
+
+def run_linking(args: argparse.Namespace) -> int:
+    from t2s_bench.linking.measure import Variant, measure_linking, to_markdown, token_counter, write_result
+    from t2s_bench.linking.prune import DEFAULT_K
+
+    dataset = _linking_dataset(args.dataset)
+    variants = [Variant(k) for k in args.k]
+    variants += [Variant(DEFAULT_K, margin=m) for m in args.margin]
+    variants += [Variant(k, columns=c) for c in args.columns for k in args.k]
+    counter = token_counter()
+    for linker in args.linker or ["combined"]:
+        result = measure_linking(dataset, linker, variants, values=not args.no_values, limit=args.limit,
+                                 count_tokens=counter)
+        print(to_markdown(result))
+        out = args.out if args.out and len(args.linker or [1]) == 1 else f"results/linking-{args.dataset}-{linker}.json"
+        js, md = write_result(result, out)
+        print(f"wrote {js} and {md}")
+    return 0
+
+
+def _linking_dataset(name: str):
+    """A dataset by name; `spider-train-heldout` is Spider train's held-out databases (training's split)."""
+    from t2s_bench.datasets import load_dataset
+
+    if name != "spider-train-heldout":
+        return load_dataset(name)
+    from t2s_bench.training.data import held_out_databases
+
+    train = load_dataset("spider-train")
+    held = held_out_databases(train)
+    data = train.filter(db_ids=held)
+    data.name = name
+    return data

@@ -14,7 +14,8 @@ resumable run directory. Re-running the same command resumes where a killed run 
 
 # CLI flag -> system/backend option name; None values are left to the defaults
 SYSTEM_FLAGS = ["k", "selection", "pool", "embedder", "masked", "skeleton_rerank", "template", "schema_format",
-                "sample_rows", "max_new_tokens", "overflow", "repair", "repair_template", "votes", "adapter", "seed", "members"]
+                "sample_rows", "max_new_tokens", "overflow", "repair", "repair_template", "votes", "adapter", "seed", "members",
+                "schema", "linker", "link_k", "values", "samples"]
 BACKEND_FLAGS = ["n_ctx", "n_threads", "parallel", "n_gpu_layers", "base_url", "device", "gen_batch_size", "gguf_file"]
 
 
@@ -38,11 +39,23 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, help="examples per system call (default 8)")
     p.add_argument("--workers", type=int, help="scoring worker processes (default 2)")
     p.add_argument("--timeout", type=float, help="per-query execution timeout in seconds (default 30)")
+    p.add_argument("--suite", metavar="DIR", help="test suite of databases (DIR/<db_id>/*.sqlite): adds "
+                   "test-suite execution accuracy (EX-suite); recorded in the run")
+    p.add_argument("--plug-value", action="store_true", default=None,
+                   help="execute each prediction with the gold query's values (official --plug_value, for "
+                   "systems that predict skeletons); recorded in the run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("prompting")
     g.add_argument("--template", help="prompt template version under prompts/ (default v1.0)")
     g.add_argument("--schema-format", choices=["ddl", "compact"], help="schema serialisation (default ddl)")
     g.add_argument("--sample-rows", type=int, help="sample rows per table in the prompt (default 0)")
+    g.add_argument("--schema", choices=["full", "pruned"], help="full schema, or pruned to the tables a linker "
+                   "retrieves plus the tables joining them (default full)")
+    g.add_argument("--linker", help="schema linker of --schema pruned: combined (default), embedding, lexical")
+    g.add_argument("--link-k", type=int, help="tables the linker retrieves before the join-path closure (default 2, plus any table "
+                   "scoring within 0.3 of the best: -S link_margin=...)")
+    g.add_argument("--values", action="store_true", default=None,
+                   help="show the stored values the question mentions beside their column (-- values: 'France')")
     g.add_argument("--k", type=int, help="few-shot / RAG examples (default 3)")
     g.add_argument("--selection", choices=["random", "similarity", "masked"], help="few-shot selection (default masked)")
     g.add_argument("--pool", help="dataset the examples come from (default: spider-train for Spider, else the same dataset)")
@@ -58,6 +71,8 @@ def add_parser(sub) -> None:
                                              "repair-v1.1 adds the columns of the tables the query uses)")
     g.add_argument("--votes", type=int, help="few-shot/RAG: answer with N disjoint example sets (the k nearest, "
                                              "the next k, ...) and keep the answer whose result most agree on")
+    g.add_argument("--samples", type=int, help="self-consistency: N sampled answers + the greedy one, the answer whose "
+                                               "result most agree on (-S temperature=0.7 -S top_p=0.95 -S sample_seed=0)")
     g.add_argument("--members", nargs="+", metavar="RUN_DIR",
                    help="vote: run directories whose predictions are combined by execution voting")
     g.add_argument("--max-new-tokens", type=int, help="generation limit (default 256)")
@@ -131,6 +146,10 @@ def build_run_config(args):
         cfg.progress = False
     if cfg.dataset is None:
         cfg.dataset = "demo"
+    if cfg.suite is not None:  # checked now, recorded as an absolute path
+        from t2s_bench.suites.execute import resolve_suite_dir
+
+        cfg.suite = resolve_suite_dir(cfg.suite)
     return cfg
 
 

@@ -41,6 +41,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--keep-distinct", action="store_true", help="do not remove DISTINCT before executing")
     p.add_argument("--float-tol", type=float, default=None, help="compare numbers on a grid of this step")
     p.add_argument("--no-gold-cache", action="store_true", help="execute gold queries without the cache")
+    p.add_argument("--plug-value", action="store_true",
+                   help="execute each prediction with the gold query's values (official --plug_value)")
+    p.add_argument("--partial", action="store_true",
+                   help="also print the partial-match table (per SQL component accuracy, recall, F1; "
+                   "always in --summary-out)")
+    p.add_argument("--suite", metavar="DIR", help="test suite of databases (DIR/<db_id>/*.sqlite, built by "
+                   "`t2s-bench suite build` or the official distilled suite): adds test-suite execution "
+                   "accuracy (EX-suite), correct only when the result matches on every variant")
     p.set_defaults(func=run)
 
 
@@ -103,21 +111,29 @@ def run(args) -> int:
         from t2s_bench.api import load_run
         from t2s_bench.runner import score_run
 
-        result = load_run(score_run(args.run, workers=args.workers, timeout=args.timeout))
-        print(result.table())
+        result = load_run(score_run(args.run, workers=args.workers, timeout=args.timeout, suite=_suite(args),
+                                    plug_value=True if args.plug_value else None))
+        print(format_table(result.metrics, tables=args.partial))
         print(f"\nscored: {result.path / 'scores.jsonl'}")
         return 0
     dataset, preds = load_inputs(args)
     options = ExecMatchOptions(float_tolerance=args.float_tol, keep_distinct=args.keep_distinct)
     records = score_predictions(
         dataset, preds, workers=args.workers, timeout=args.timeout, options=options,
-        gold_cache=not args.no_gold_cache,
+        gold_cache=not args.no_gold_cache, suite=_suite(args), plug_value=args.plug_value,
     )
     summary = summarize(records)
-    print(format_table(summary))
+    summary["plug_value"] = args.plug_value
+    print(format_table(summary, tables=args.partial))
     if args.out:
         write_records(args.out, records)
         print(f"\nper-example records: {args.out}")
     if args.summary_out:
         Path(args.summary_out).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return 0
+
+
+def _suite(args) -> str | None:
+    from t2s_bench.suites.execute import resolve_suite_dir
+
+    return resolve_suite_dir(getattr(args, "suite", None))

@@ -1,7 +1,10 @@
-"""`t2s-bench train`: fine-tune a LoRA/QLoRA adapter; `t2s-bench train export`: adapter -> GGUF."""
+"""`t2s-bench train`: fine-tune (LoRA, QLoRA or every weight) on transformers' Trainer;
+`t2s-bench train export`: adapter -> GGUF. Several GPUs: `accelerate launch -m t2s_bench train ...`
+(or `torchrun --nproc_per_node N -m t2s_bench train ...`); see scripts/launch_multi_gpu.sh."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -9,8 +12,33 @@ from pathlib import Path
 # command-line flag -> TrainConfig field
 _OPTIONS = {
     "epochs": float, "lr": float, "batch_size": int, "grad_accum": int, "max_length": int, "eval_every": int,
-    "val_size": int, "seed": int, "patience": int, "max_steps": int, "time_budget_s": float,
+    "val_size": int, "seed": int, "patience": int, "max_steps": int, "time_budget_s": float, "lora_r": int,
+    "lora_alpha": int, "gen_batch_size": int, "max_new_tokens": int, "exec_workers": int, "log_every": int,
+    "attn_implementation": str, "fsdp": str, "device": str, "warmup_ratio": float, "padding_free": bool,
+    "gradient_checkpointing": bool, "eval_at_start": bool,
 }
+
+
+def _schema_options(pairs: list[str]) -> dict:
+    """`--schema-option schema=pruned --schema-option values=true` -> {"schema": "pruned", "values": True}."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--schema-option {pair!r}: expected KEY=VALUE")
+        value: object = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    pass
+        out[key.strip()] = value
+    return out
 
 
 def _split_spec(spec: str) -> tuple[str, int | None]:
@@ -56,19 +84,29 @@ def config_from_args(args) -> object:
             values[key] = getattr(args, key)
     if args.no_resume:
         values["resume"] = False
+    if args.augment:
+        values["augment"] = tuple(args.augment)
+    if args.schema_option:
+        values["schema_options"] = {**values.get("schema_options", {}), **_schema_options(args.schema_option)}
+    if args.sdpa_kernels:
+        values["sdpa_kernels"] = None if args.sdpa_kernels == "default" else tuple(args.sdpa_kernels.split(","))
     missing = [k for k in ("base", "out") if not values.get(k)]
     if missing:
         raise ValueError(f"train: missing {', '.join('--' + m for m in missing)} (on the command line or in --config)")
-    values.setdefault("builder", "qlora")
     return TrainConfig.from_dict(values)
 
 
 def _train(args) -> int:
+    from accelerate import PartialState
+
     from t2s_bench.training import train
 
-    out = train(config_from_args(args))
-    print(json.dumps(json.loads((out / "train_summary.json").read_text()), indent=1))
-    print(f"adapter: {out}  (evaluate with: t2s-bench run --system finetuned --adapter {out})")
+    config = config_from_args(args)
+    out = train(config)
+    if PartialState().is_main_process:
+        print(json.dumps(json.loads((out / "train_summary.json").read_text()), indent=1))
+        flag = "--adapter" if config.builder != "full" else "--model"
+        print(f"weights: {out}  (evaluate with: t2s-bench run --system finetuned {flag} {out})")
     return 0
 
 
@@ -87,15 +125,24 @@ def _export(args) -> int:
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="fine-tune a LoRA/QLoRA adapter validated by execution accuracy; `train export` writes GGUF",
-        description="Fine-tune a model on Spider-format data. `t2s-bench train export ADAPTER --out X.gguf` merges "
-        "an adapter and converts it to GGUF.",
+        "train", help="fine-tune (LoRA/QLoRA/full) validated by execution accuracy; `train export` writes GGUF",
+        description="Fine-tune a model on Spider-format data with transformers' Trainer, validated by execution "
+        "on databases held out from training. Several GPUs: `accelerate launch -m t2s_bench train ...`. "
+        "`t2s-bench train export ADAPTER --out X.gguf` merges an adapter and converts it to GGUF.",
     )
-    p.add_argument("--builder", choices=["qlora", "lora"], help="qlora: 4-bit NF4 base (CUDA); lora: full-precision base")
+    p.add_argument("--builder", choices=["lora", "qlora", "full"],
+                   help="lora (default): bf16 base + LoRA; qlora: 4-bit NF4 base (CUDA, bitsandbytes); full: every "
+                   "weight (small models)")
     p.add_argument("--base", help="base model: HF folder, hub id, or a .gguf file (de-quantized on load)")
     p.add_argument("--gguf-file", dest="gguf_file", help="GGUF file name inside --base (a folder or hub id)")
     p.add_argument("--train", help="training dataset (default spider-train)")
-    p.add_argument("--val", help="validation dataset, optionally first N: spider-dev[:200] (default spider-dev)")
+    p.add_argument("--val", help="validation: 'held-out' (default: whole databases of the training set, schema-"
+                   "disjoint from the rest) or a dataset, optionally first N: spider-dev[:200]")
+    p.add_argument("--augment", action="append", choices=["spider-syn"],
+                   help="add Spider-Syn train paraphrases of the training questions (never dev)")
+    p.add_argument("--schema-option", dest="schema_option", action="append", metavar="KEY=VALUE",
+                   help="the prompt's schema options, as the systems take them (schema=pruned, values=true, "
+                   "sample_rows=3, ...); repeatable")
     p.add_argument("--out", help="output folder, e.g. adapters/NAME (becomes a PEFT adapter folder)")
     p.add_argument("--config", help="YAML or TOML file of TrainConfig options; flags override it")
     p.add_argument("--template", help="prompt template version (default v1.0)")
@@ -110,7 +157,26 @@ def add_parser(subparsers) -> None:
     p.add_argument("--patience", type=int, help="evaluations without improvement before early stop")
     p.add_argument("--time-budget-s", dest="time_budget_s", type=float, help="stop training after this long")
     p.add_argument("--seed", type=int)
-    p.add_argument("--report-to", dest="report_to", choices=["wandb", "mlflow", "tensorboard"])
+    p.add_argument("--lora-r", dest="lora_r", type=int)
+    p.add_argument("--lora-alpha", dest="lora_alpha", type=int)
+    p.add_argument("--warmup-ratio", dest="warmup_ratio", type=float)
+    p.add_argument("--gen-batch-size", dest="gen_batch_size", type=int, help="validation generation batch")
+    p.add_argument("--max-new-tokens", dest="max_new_tokens", type=int)
+    p.add_argument("--exec-workers", dest="exec_workers", type=int, help="processes executing validation SQL")
+    p.add_argument("--log-every", dest="log_every", type=int)
+    p.add_argument("--attn", dest="attn_implementation", choices=["sdpa", "flex_attention", "eager"])
+    p.add_argument("--padding-free", dest="padding_free", action=argparse.BooleanOptionalAction,
+                   help="one row of concatenated examples per micro-batch (default) or padded batches")
+    p.add_argument("--gradient-checkpointing", dest="gradient_checkpointing", action="store_true", default=None)
+    p.add_argument("--no-initial-eval", dest="eval_at_start", action="store_false", default=None,
+                   help="skip validating the base model before step 0")
+    p.add_argument("--sdpa-kernels", dest="sdpa_kernels",
+                   help="SDPA kernels allowed on CUDA, comma-separated (default efficient,math), or 'default'")
+    p.add_argument("--fsdp", help="FSDP mode for full fine-tuning on several GPUs, e.g. 'full_shard auto_wrap'")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--report-to", dest="report_to", choices=["wandb", "mlflow", "tensorboard"],
+                   help="the Trainer's tracker integration (mlflow: ./<out>/mlruns unless MLFLOW_TRACKING_URI; "
+                   "tensorboard: <out>/tensorboard; wandb: WANDB_MODE=offline without network)")
     p.add_argument("--no-resume", dest="no_resume", action="store_true", help="ignore a checkpoint in --out")
     p.set_defaults(func=_train)
     sub = p.add_subparsers(dest="train_command", metavar="export")

@@ -1,6 +1,7 @@
-"""Prompts: versioned Jinja templates and schema serialisers."""
+"""Prompts: versioned Jinja templates, schema serialisers and the per-question schema view (`schema_for`)."""
 
 from t2s_bench.prompting.schema_text import FORMATS, serialize_schema
+from t2s_bench.prompting.schema_view import SCHEMA_MODES, SchemaOptions, SchemaView, schema_for
 from t2s_bench.prompting.templates import (
     DEFAULT_TEMPLATE,
     FewShotExample,
@@ -11,6 +12,6 @@ from t2s_bench.prompting.templates import (
 )
 
 __all__ = [
-    "FORMATS", "serialize_schema", "DEFAULT_TEMPLATE", "FewShotExample", "PromptTemplate",
+    "FORMATS", "serialize_schema", "SCHEMA_MODES", "SchemaOptions", "SchemaView", "schema_for", "DEFAULT_TEMPLATE", "FewShotExample", "PromptTemplate",
     "available_templates", "load_follow_up", "load_template",
 ]

@@ -15,25 +15,55 @@ def _quote(name: str) -> str:
     return f'"{name}"' if not name.replace("_", "").isalnum() else name
 
 
-def _ddl(schema: Schema, tables) -> str:
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _values_note(values: list[str]) -> str:
+    return "-- values: " + ", ".join(_sql_string(v) for v in values)
+
+
+def _ddl(schema: Schema, tables, columns=None, values=None) -> str:
+    pruned = len(tables) < len(schema.tables)
+    kept = {t.name.lower() for t in tables}
     fks_by_table: dict[str, list] = {}
     for fk in schema.foreign_keys:
-        fks_by_table.setdefault(fk.table.lower(), []).append(fk)
+        if not pruned or fk.ref_table.lower() in kept:  # a pruned schema: foreign keys among its tables
+            fks_by_table.setdefault(fk.table.lower(), []).append(fk)
     blocks = []
     for t in tables:
-        lines = [f"  {_quote(c.name)} {_TYPES.get(c.type, 'TEXT')}" for c in t.columns]
+        cols = _kept_columns(t, columns)
+        lines = [f"  {_quote(c.name)} {_TYPES.get(c.type, 'TEXT')}" for c in cols]
+        notes = [(values or {}).get((t.name.lower(), c.name.lower())) for c in cols]
         if t.primary_keys:
             lines.append(f"  PRIMARY KEY ({', '.join(_quote(k) for k in t.primary_keys)})")
         for fk in fks_by_table.get(t.name.lower(), []):
             lines.append(
                 f"  FOREIGN KEY ({_quote(fk.column)}) REFERENCES {_quote(fk.ref_table)}({_quote(fk.ref_column)})"
             )
-        blocks.append(f"CREATE TABLE {_quote(t.name)} (\n" + ",\n".join(lines) + "\n);")
+        notes += [None] * (len(lines) - len(notes))
+        body = [line + ("," if i < len(lines) - 1 else "") + (f" {_values_note(n)}" if n else "")
+                for i, (line, n) in enumerate(zip(lines, notes))]
+        blocks.append(f"CREATE TABLE {_quote(t.name)} (\n" + "\n".join(body) + "\n);")
     return "\n\n".join(blocks)
 
 
-def _compact(schema: Schema, tables) -> str:
-    lines = [f"{t.name}({', '.join(c.name for c in t.columns)})" for t in tables]
+def _kept_columns(table, columns) -> list:
+    """The table's columns, or those `columns` (table -> names) keeps; primary keys always."""
+    if columns is None:
+        return table.columns
+    wanted = {c.lower() for t, cs in columns.items() if t.lower() == table.name.lower() for c in cs}
+    wanted |= {k.lower() for k in table.primary_keys}
+    return [c for c in table.columns if c.name.lower() in wanted]
+
+
+def _compact(schema: Schema, tables, columns=None, values=None) -> str:
+    lines = []
+    for t in tables:
+        cols = _kept_columns(t, columns)
+        lines.append(f"{t.name}({', '.join(c.name for c in cols)})")
+        lines += [f"  {_values_note(v)} ({t.name}.{c.name})" for c in cols
+                  if (v := (values or {}).get((t.name.lower(), c.name.lower())))]
     names = {t.name.lower() for t in tables}
     fks = [
         f"{fk.table}.{fk.column} = {fk.ref_table}.{fk.ref_column}"
@@ -63,15 +93,20 @@ def serialize_schema(
     db_path: Path | None = None,
     sample_rows: int = 0,
     tables: list[str] | None = None,
+    columns: dict[str, list[str]] | None = None,
+    values: dict[tuple[str, str], list[str]] | None = None,
 ) -> str:
-    """Schema text for a prompt. `tables` restricts to a subset (schema pruning)."""
+    """Schema text for a prompt. `tables` restricts to a subset and `columns` (table -> column names)
+    to some columns of each (schema pruning); `values` ((table, column) lower case -> stored values)
+    are shown beside their column (`-- values: 'France', 'Germany'`)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown schema format {fmt!r}; choose from {FORMATS}")
     keep = schema.tables
     if tables is not None:
         wanted = {t.lower() for t in tables}
         keep = [t for t in schema.tables if t.name.lower() in wanted]
-    text = _ddl(schema, keep) if fmt == "ddl" else _compact(schema, keep)
+    values = {(t.lower(), c.lower()): v for (t, c), v in (values or {}).items()}
+    text = (_ddl if fmt == "ddl" else _compact)(schema, keep, columns, values)
     if sample_rows and db_path is not None:
         parts = []
         for t in keep:

@@ -24,7 +24,7 @@ from t2s_bench.reporting import analysis as an
 from t2s_bench.reporting import charts
 from t2s_bench.scoring.errors import ERROR_CLASSES
 from t2s_bench.scoring.hardness import LEVELS as HARDNESS_LEVELS
-from t2s_bench.scoring.metrics import all_metrics
+from t2s_bench.scoring.metrics import all_metrics, table_metrics
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("html", "md", "json")
@@ -166,7 +166,7 @@ def report_data(runs: list[an.Run], *, baseline: str | None = None, n_resamples:
     return _clean({
         "systems": [r.name for r in runs],
         "metrics": [{"name": m.name, "label": m.label, "description": m.description or m.name}
-                    for m in all_metrics()],
+                    for m in all_metrics() if _defined_in_some_run(m, runs)],
         "baseline": baseline,
         "statistics": {"confidence": 0.95, "bootstrap_resamples": n_resamples, "seed": seed,
                        "paired_test": "McNemar exact (two-sided binomial on discordant pairs)"},
@@ -174,9 +174,29 @@ def report_data(runs: list[an.Run], *, baseline: str | None = None, n_resamples:
         "comparisons": comparisons,
         "errors": {"counts": dist.to_dict("index"), "classes": list(dist.columns)},
         "breakdowns": breakdowns,
+        "tables": table_summaries(runs),
         "questions": questions,
         "notes": question_notes + sorted({n for r in runs for n in r.notes}),
     })
+
+
+def _defined_in_some_run(metric, runs: list[an.Run]) -> bool:
+    """Every metric, except an optional one (e.g. linking recall, only for pruned-schema runs) that no
+    run has a verdict for: reports of full-schema runs keep their columns."""
+    if not metric.optional:
+        return True
+    return any(metric.field in r.records.columns and r.records[metric.field].notna().any() for r in runs)
+
+
+def table_summaries(runs: list[an.Run]) -> list[dict]:
+    """Each table metric's summary (e.g. partial match by component and hardness) for each run that
+    has its per-example values."""
+    out = []
+    for table in table_metrics():
+        per_run = {r.name: table.summarize(r.records.to_dict("records")) for r in runs if table.field in r.records}
+        if per_run:
+            out.append({"name": table.name, "label": table.label, "description": table.description, "runs": per_run})
+    return out
 
 
 def _wide_breakdown(rows: list[dict], systems: list[str]) -> dict:

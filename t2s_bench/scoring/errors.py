@@ -41,6 +41,7 @@ from sqlglot.tokens import TokenType
 
 from t2s_bench.datasets.schema import Schema
 from t2s_bench.execution.executor import NON_QUERY_STATEMENTS, statement_kind
+from t2s_bench.sql.resolve import MISSING, Frame, Source, in_value_position, resolve_column, schema_index
 
 ERROR_CLASSES = [
     "skipped",
@@ -229,9 +230,6 @@ def _parse_error_message(e: ParseError) -> str:
     return _short(desc, 100) + where
 
 
-_VALUE_PARENTS = (exp.Binary, exp.In, exp.Between, exp.Like)
-
-
 def _double_quoted_values_as_strings(query: exp.Expression, schema: Schema | None) -> exp.Expression:
     """Spider writes values in double quotes (WHERE name = "Joe"); sqlglot reads them as identifiers,
     SQLite as strings when no column has that name. In value positions (right of a comparison, in an
@@ -240,8 +238,7 @@ def _double_quoted_values_as_strings(query: exp.Expression, schema: Schema | Non
         ident = column.this
         if column.table or not isinstance(ident, exp.Identifier) or not ident.quoted:
             continue
-        parent = column.parent
-        if not isinstance(parent, _VALUE_PARENTS) or parent.this is column:
+        if not in_value_position(column):
             continue
         if schema is not None and isinstance(_resolve_column_table(column, schema), str):
             continue  # a real column that happens to be quoted
@@ -257,54 +254,26 @@ def _enclosing_selects(node: exp.Expression):
         parent = parent.parent
 
 
-def _sources(select: exp.Select) -> list[exp.Expression]:
-    """The FROM/JOIN sources of one SELECT (tables or derived tables), not those of nested selects."""
-    out = []
+def _frame(select: exp.Select) -> Frame:
+    """The FROM/JOIN sources of one SELECT (not those of nested selects) and its SELECT aliases;
+    a derived table's columns are not looked into."""
+    frame = Frame(select_aliases={a.alias.lower() for a in select.expressions if isinstance(a, exp.Alias)})
     from_ = select.args.get("from_") or select.args.get("from")
-    if from_ is not None:
-        out.append(from_.this)
-    for join in select.args.get("joins") or []:
-        out.append(join.this)
-    return out
+    items = ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
+    for src in items:
+        name = src.alias_or_name.lower()
+        if name not in frame.sources:  # the first source of that name, as SQL reads it
+            frame.add(name, Source(src.name.lower()) if isinstance(src, exp.Table) else Source(None))
+    return frame
 
 
 def _resolve_column_table(column: exp.Column, schema: Schema | None):
     """Table name (lower case) a column belongs to; None if unknown; _UNCHECKABLE if undecidable."""
-    qualifier = column.table.lower()
-    name = column.name.lower()
-    for select in _enclosing_selects(column):
-        sources = _sources(select)
-        if qualifier:
-            for src in sources:
-                if src.alias_or_name.lower() == qualifier:
-                    if not isinstance(src, exp.Table):
-                        return _UNCHECKABLE  # derived table
-                    return _column_in_table(src.name, name, schema)
-            continue  # correlated reference to an outer query
-        if any(not isinstance(s, exp.Table) for s in sources):
-            return _UNCHECKABLE
-        aliases = {a.alias.lower() for a in select.expressions if isinstance(a, exp.Alias)}
-        if name in aliases:
-            return _UNCHECKABLE  # refers to a SELECT alias (ORDER BY total)
-        for src in sources:
-            found = _column_in_table(src.name, name, schema)
-            if found:
-                return found
-        if schema is None:
-            return _UNCHECKABLE
-        continue  # maybe a correlated column of an outer query
-    if schema is None:
-        return _UNCHECKABLE
-    return None if qualifier or name else _UNCHECKABLE
-
-
-def _column_in_table(table_name: str, column_name: str, schema: Schema | None):
-    if schema is None:
-        return table_name.lower()
-    table = schema.table(table_name)
-    if table is None:
-        return _UNCHECKABLE  # a CTE or an unknown table (reported separately)
-    return table.name.lower() if table.column(column_name) is not None else None
+    qualifier, name = column.table.lower(), column.name.lower()
+    found = resolve_column(qualifier, name, map(_frame, _enclosing_selects(column)), schema_index(schema))
+    if found.is_found:
+        return found.table
+    return None if found is MISSING and (qualifier or name) else _UNCHECKABLE
 
 
 class _Features:

@@ -21,6 +21,7 @@ Rules (those of the official evaluator, test-suite-sql-eval's evaluation.py):
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 
 from t2s_bench.datasets.schema import Schema
@@ -39,7 +40,39 @@ def exact_match(gold_sql: str, pred_sql: str, schema: Schema) -> bool:
         pred = extract(pred_sql, schema, strict=True)
     except (SQLParseError, UnsupportedSQL):
         return False
-    return components_match(gold, pred, schema)
+    return components_match(gold, pred, schema) and sqlite_compiles(pred_sql, schema)
+
+
+_EMPTY_DBS: dict[int, tuple[Schema, sqlite3.Connection]] = {}
+
+
+def sqlite_compiles(sql: str, schema: Schema) -> bool:
+    """Whether SQLite accepts `sql` against the schema's tables (compiled with EXPLAIN on an empty
+    in-memory copy of the schema, never run): SQL that cannot run (``GROUP BY x WHERE ...``, which
+    sqlglot reads leniently) is never an exact match."""
+    hit = _EMPTY_DBS.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+        for table in schema.tables:
+            if table.name.lower().startswith("sqlite_"):
+                continue  # SQLite's own tables (sqlite_sequence) cannot be created
+            names = {c.name.lower(): c.name for c in table.columns}  # SQLite refuses duplicate names
+            try:
+                conn.execute(f"CREATE TABLE {_quote(table.name)} ({', '.join(map(_quote, names.values())) or 'x'})")
+            except sqlite3.Error:  # e.g. a table listed twice: the first definition stands
+                pass
+        if len(_EMPTY_DBS) > 256:
+            _EMPTY_DBS.clear()
+        hit = _EMPTY_DBS[id(schema)] = (schema, conn)
+    try:
+        hit[1].execute("EXPLAIN " + sql).fetchall()
+        return True
+    except (sqlite3.Error, sqlite3.Warning, ValueError):
+        return False
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def components_match(gold: SpiderSQL, pred: SpiderSQL, schema: Schema | None) -> bool:

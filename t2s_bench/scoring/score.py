@@ -24,9 +24,10 @@ from t2s_bench.records import ScoreRecord, new_score_record
 from t2s_bench.scoring.exact_match import exact_match
 from t2s_bench.scoring.exec_match import ExecMatchOptions, exec_match
 from t2s_bench.scoring.hardness import LEVELS, hardness
-from t2s_bench.scoring.metrics import apply_metrics, extra_metrics
+from t2s_bench.scoring.metrics import apply_metrics, extra_metrics, table_metrics
 from t2s_bench.sql.components import UnsupportedSQL
 from t2s_bench.sql.parse import SQLParseError, has_order_by, join_split_operators, parse_sql, remove_distinct
+from t2s_bench.sql.values import plug_values
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +54,27 @@ def score_predictions(
     options: ExecMatchOptions = DEFAULT_OPTIONS,
     gold_cache=True,
     max_rows: int = DEFAULT_MAX_ROWS,
+    suite: str | Path | None = None,
+    plug_value: bool = False,
 ) -> list[ScoreRecord]:
     """Score predictions (example index -> SQL) against `dataset`; one record per example, in order.
 
     ``gold_cache``: True for the default on-disk cache, a GoldCache instance, or None/False for none.
+    ``suite``: a test-suite folder (``SUITE/<db_id>/*.sqlite``): sets ``exec_suite``, correct only when
+    the result matches on every variant too (t2s_bench/suites/execute.py).
+    ``plug_value``: execute the prediction with the gold query's values (the official evaluator's
+    --plug_value, for systems that predict skeletons; t2s_bench/sql/values.py); the executed text is
+    kept as ``plugged_pred`` when it differs.
     """
     cache = _resolve_cache(gold_cache)
     try:
-        return _score(dataset, predictions, workers, timeout, options, cache, max_rows)
+        return _score(dataset, predictions, workers, timeout, options, cache, max_rows, suite, plug_value)
     finally:
         if gold_cache is True and cache is not None:
             cache.close()
 
 
-def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> list[dict]:
+def _score(dataset, predictions, workers, timeout, options, cache, max_rows, suite=None, plug_value=False) -> list[dict]:
     classify = _error_classifier()
     records, exec_plan = [], []
     for ex in dataset.examples:
@@ -83,7 +91,12 @@ def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> 
                 rec["pred_error"] = _parse_error(pred)
         else:
             gold_sql = prepare_for_execution(ex.query, options.keep_distinct)
-            pred_sql = prepare_for_execution(rec["pred"], options.keep_distinct) if rec["pred_error"] is None else None
+            executed = rec["pred"]
+            if plug_value and rec["pred_error"] is None:
+                executed = plug_values(ex.query, executed, _schema_or_none(dataset, ex.db_id))
+                if executed != rec["pred"]:
+                    rec["plugged_pred"] = executed  # type: ignore[typeddict-unknown-key]
+            pred_sql = prepare_for_execution(executed, options.keep_distinct) if rec["pred_error"] is None else None
             exec_plan.append((rec, Path(db_path), gold_sql, pred_sql, has_order_by(gold_sql)))
         records.append(rec)
 
@@ -112,6 +125,10 @@ def _score(dataset, predictions, workers, timeout, options, cache, max_rows) -> 
             rec["exec_match"] = pred_res is not None and exec_match(
                 gold_res, pred_res, order_matters=order_matters, options=options
             )
+    if suite is not None:
+        from t2s_bench.suites.execute import apply_suite  # late: suites build on the scorer
+
+        apply_suite(exec_plan, suite, cache=cache, workers=workers, timeout=timeout, max_rows=max_rows, options=options)
     if classify is not None:
         for rec in records:
             try:
@@ -191,11 +208,14 @@ def summarize(records: Sequence[Mapping]) -> dict:
             key = r["skipped"] if not str(r["skipped"]).startswith("gold error") else "gold error"
             skipped[key] = skipped.get(key, 0) + 1
     out["skipped_reasons"] = skipped
+    for table in table_metrics():  # e.g. partial match: a table of its own
+        out[table.name] = table.summarize(records)
     return out
 
 
-def format_table(summary: dict) -> str:
-    """The official evaluator's table layout (counts, execution accuracy, exact matching accuracy)."""
+def format_table(summary: dict, *, tables: bool = False) -> str:
+    """The official evaluator's table layout (counts, execution accuracy, exact matching accuracy);
+    `tables=True` adds each table metric's table (partial matching accuracy, recall, F1)."""
     levels = [*LEVELS, "all"]
     rows = summary["levels"]
 
@@ -215,10 +235,16 @@ def format_table(summary: dict) -> str:
         line("exact match", [rows[lv]["exact"] for lv in levels], acc),
     ]
     for metric in extra_metrics():
-        if metric.name in rows["all"]:
+        if metric.name in rows["all"] and (not metric.optional or rows["all"].get(f"n_{metric.name}_scored")):
             out += ["", f"{'=' * 22} {metric.label.upper()}: {metric.description or metric.name} ".ljust(68, "="),
                     line(metric.name, [rows[lv].get(metric.name) for lv in levels], acc)]
+    if tables:
+        for table in table_metrics():
+            if summary.get(table.name):
+                out += ["", table.format(summary[table.name])]
     notes = []
+    if summary.get("plug_value"):
+        notes.append("values plugged from the gold queries before execution (--plug-value)")
     if summary.get("n_skipped"):
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.get("skipped_reasons", {}).items()))
         notes.append(f"skipped (not in execution accuracy): {summary['n_skipped']} ({reasons})")

@@ -27,6 +27,7 @@ from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from t2s_bench.datasets.schema import Schema
+from t2s_bench.sql.resolve import MISSING, Frame, Source, in_value_position, resolve_column, schema_index
 
 DIALECT = "sqlite"
 # issue codes that refuse the request outright (never executed, 4xx)
@@ -41,7 +42,6 @@ _FORBIDDEN_NODES: dict[type, str] = {
     exp.Set: "SET", exp.Use: "USE", exp.Copy: "COPY", exp.LoadData: "LOAD DATA", exp.Analyze: "ANALYZE",
 }
 _QUERY_TYPES = (exp.Select, exp.SetOperation, exp.Subquery)
-_VALUE_PARENTS = (exp.Binary, exp.In, exp.Between, exp.Like)
 MAX_SUGGESTIONS = 3
 
 
@@ -204,39 +204,31 @@ def _check_names(tree: exp.Expression, schema: Schema, result: ValidationResult)
 
 def _resolve(column: exp.Column, scope: Scope, schema: Schema, unknown_tables: set[str]):
     """True when the column resolves (or cannot be checked: unknown table, `SELECT *` source); None if unknown."""
-    qualifier, name = column.table.lower(), column.name.lower()
+    frames = []
     current: Scope | None = scope
     while current is not None:  # this scope, then outer scopes (correlated subqueries)
-        sources = {k.lower(): v for k, v in current.sources.items()}
-        if qualifier:
-            if qualifier in sources:
-                return _in_source(sources[qualifier], name, schema, unknown_tables)
-        else:
-            found = [_in_source(s, name, schema, unknown_tables) for s in sources.values()]
-            if any(f is not None for f in found):
-                return True
-            aliases = {e.alias.lower() for e in _select_expressions(current) if isinstance(e, exp.Alias)}
-            if name in aliases:
-                return True  # a SELECT alias (ORDER BY / WHERE total)
-            if isinstance(current.expression, exp.SetOperation) and name in {n.lower() for n in _named_selects(current)}:
-                return True  # ORDER BY of a UNION: the first branch's output columns
+        frames.append(_frame(current))
         current = current.parent
-    return None
+    found = resolve_column(column.table.lower(), column.name.lower(), frames, schema_index(schema))
+    return None if found is MISSING else True
 
 
-def _in_source(source, name: str, schema: Schema, unknown_tables: set[str]):
-    if isinstance(source, exp.Table):
-        table = schema.table(source.name)
-        if table is None:
-            return True  # unknown table (reported) or a CTE name resolved elsewhere: not checkable here
-        return True if table.column(name) is not None else None
-    if isinstance(source, Scope):
-        selects = _named_selects(source)
-        if any(isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
-               for e in _select_expressions(source)):
-            return True  # SELECT * from a derived table: its columns are not listed
-        return True if name in {n.lower() for n in selects} else None
-    return True
+def _frame(scope: Scope) -> Frame:
+    """A scope's sources for `resolve_column`: a derived table lists its output columns (none when
+    it selects *); the output columns of a UNION count as aliases in its ORDER BY."""
+    frame = Frame(select_aliases={e.alias.lower() for e in _select_expressions(scope) if isinstance(e, exp.Alias)})
+    if isinstance(scope.expression, exp.SetOperation):
+        frame.select_aliases |= {n.lower() for n in _named_selects(scope)}
+    for alias, source in scope.sources.items():
+        if isinstance(source, exp.Table):
+            frame.add(alias, Source(source.name.lower()))
+        elif isinstance(source, Scope) and not any(
+                isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
+                for e in _select_expressions(source)):
+            frame.add(alias, Source(None, frozenset(n.lower() for n in _named_selects(source))))
+        else:  # SELECT * from a derived table, or another kind of source: its columns are not listed
+            frame.add(alias, Source(None))
+    return frame
 
 
 def _named_selects(scope: Scope) -> list[str]:
@@ -272,8 +264,7 @@ def _string_in_double_quotes(column: exp.Column) -> bool:
     ident = column.this
     if column.table or not isinstance(ident, exp.Identifier) or not ident.quoted:
         return False
-    parent = column.parent
-    return isinstance(parent, _VALUE_PARENTS) and parent.this is not column
+    return in_value_position(column)
 
 
 def _closest(name: str, candidates: list[str]) -> list[str]:

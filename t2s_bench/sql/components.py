@@ -29,6 +29,9 @@ from sqlglot import exp
 
 from t2s_bench.datasets.schema import Schema
 from t2s_bench.sql.parse import parse_shared
+from t2s_bench.sql.resolve import Frame, SchemaIndex, Source, find_source, resolve_column, schema_index
+
+__all__ = ["SpiderSQL", "UnsupportedSQL", "SchemaIndex", "extract", "schema_index"]
 
 AGGS = ("none", "max", "min", "count", "sum", "avg")
 UNIT_OPS = ("none", "-", "+", "*", "/")
@@ -73,40 +76,6 @@ class SpiderSQL:
         return [name for kind, name in self.table_units if kind == "table"]
 
 
-class SchemaIndex:
-    """Lower-cased table -> columns lookup, in schema order."""
-
-    def __init__(self, schema: Schema | None):
-        self.schema = schema
-        self.columns: dict[str, list[str]] = {}
-        if schema is not None:
-            for t in schema.tables:
-                self.columns[t.name.lower()] = [c.name.lower() for c in t.columns]
-        self._sets = {t: set(cols) for t, cols in self.columns.items()}
-
-    def has_table(self, table: str) -> bool:
-        return table in self.columns
-
-    def has_column(self, table: str, column: str) -> bool:
-        return column in self._sets.get(table, ())
-
-
-_INDEX_CACHE: dict[int, tuple[Schema, SchemaIndex]] = {}
-
-
-def schema_index(schema: Schema | None) -> SchemaIndex:
-    if schema is None:
-        return SchemaIndex(None)
-    hit = _INDEX_CACHE.get(id(schema))
-    if hit is not None and hit[0] is schema:
-        return hit[1]
-    index = SchemaIndex(schema)
-    if len(_INDEX_CACHE) > 512:
-        _INDEX_CACHE.clear()
-    _INDEX_CACHE[id(schema)] = (schema, index)
-    return index
-
-
 def extract(sql: str | exp.Expression, schema: Schema | None, *, strict: bool = True) -> SpiderSQL:
     """Spider components of one query. Raises SQLParseError (unparsable) or UnsupportedSQL."""
     tree = parse_shared(sql) if isinstance(sql, str) else sql
@@ -116,9 +85,14 @@ def extract(sql: str | exp.Expression, schema: Schema | None, *, strict: bool = 
 class _Scope:
     def __init__(self, parent: _Scope | None):
         self.parent = parent
-        self.aliases: dict[str, str] = {}  # alias or table name -> table name
-        self.tables: list[str] = []  # real tables in FROM order (Spider's "default tables")
+        self.frame = Frame()  # alias or table name -> table, in FROM order (Spider's "default tables")
         self.select_aliases: dict[str, exp.Expression] = {}
+
+    def frames(self):
+        s: _Scope | None = self
+        while s is not None:
+            yield s.frame
+            s = s.parent
 
 
 class _Extractor:
@@ -231,14 +205,13 @@ class _Extractor:
             if not self.index.has_table(name):
                 self.fail(f"unknown table {node.name!r}")
             out.table_units.append(("table", name))
-            scope.tables.append(name)
-            scope.aliases[name] = name
+            scope.frame.add(name, Source(name))
             if node.alias:
-                scope.aliases[node.alias.lower()] = name
+                scope.frame.add(node.alias, Source(name))
         elif isinstance(node, exp.Subquery):
             out.table_units.append(("sql", self.query(node.this, scope)))
             if node.alias:
-                scope.aliases[node.alias.lower()] = UNKNOWN
+                scope.frame.add(node.alias, Source(None))
         else:
             self.fail(f"unsupported FROM item {type(node).__name__}")
             out.table_units.append(("table", UNKNOWN))
@@ -291,27 +264,14 @@ class _Extractor:
     def resolve(self, col: exp.Column, scope: _Scope) -> str:
         name = col.name.lower()
         qualifier = col.table.lower() if col.table else ""
-        if qualifier:
-            s: _Scope | None = scope
-            while s is not None:
-                if qualifier in s.aliases:
-                    table = s.aliases[qualifier]
-                    break
-                s = s.parent
-            else:
-                table = qualifier if self.index.has_table(qualifier) else None
-            if table is None or table == UNKNOWN or not self.index.has_column(table, name):
-                self.fail(f"unknown column {col.sql(dialect='sqlite')}")
-                return f"{table or qualifier}.{name}"
-            return f"{table}.{name}"
-        s = scope
-        while s is not None:
-            for table in s.tables:
-                if self.index.has_column(table, name):
-                    return f"{table}.{name}"
-            s = s.parent
+        found = resolve_column(qualifier, name, scope.frames(), self.index, spider=True)
+        if found.is_found:
+            return f"{found.table}.{name}"
         self.fail(f"unknown column {col.sql(dialect='sqlite')}")
-        return f"{UNKNOWN}.{name}"
+        if not qualifier:
+            return f"{UNKNOWN}.{name}"
+        source = find_source(qualifier, scope.frames())  # best effort: the table the qualifier names
+        return f"{(source.table or UNKNOWN) if source is not None else qualifier}.{name}"
 
     def alias_target(self, node, scope: _Scope):
         """The SELECT expression an unqualified name stands for (ORDER BY cnt), when it names
@@ -319,12 +279,9 @@ class _Extractor:
         if not isinstance(node, exp.Column) or node.table or isinstance(node.this, exp.Star):
             return None
         name = node.name.lower()
-        s = scope
-        while s is not None:
-            if any(self.index.has_column(t, name) for t in s.tables):
-                return None
-            s = s.parent
-        s = scope
+        if resolve_column("", name, scope.frames(), self.index, spider=True).is_found:
+            return None  # a real column
+        s: _Scope | None = scope
         while s is not None:
             target = s.select_aliases.get(name)
             if target is not None:

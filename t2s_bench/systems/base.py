@@ -31,6 +31,7 @@ SYSTEMS: Registry[SystemFactory] = Registry("system", entry_point_group="t2s_ben
 for _name in ("zero-shot", "few-shot", "rag", "finetuned", "oracle"):
     SYSTEMS.register(_name, f"t2s_bench.systems.builtin:{_name.replace('-', '_')}")
 SYSTEMS.register("vote", "t2s_bench.systems.vote:vote")
+SYSTEMS.register("self-consistency", "t2s_bench.systems.builtin:self_consistency")
 
 
 def register_system(name: str, *, replace: bool = False) -> Callable[[SystemFactory], SystemFactory]:

@@ -156,9 +156,12 @@ def resolve_pool(pool: str | None, dataset_name: str | None) -> Dataset:
     return load_dataset(pool)
 
 
+LINKING_OPTIONS = ("schema", "linker", "link_k", "link_margin", "values")  # schema linking (t2s_bench.linking)
 # options of PromptedSystem that every prompted system takes; any other option goes to the backend
 PROMPT_OPTIONS = ("template", "schema_format", "sample_rows", "max_new_tokens", "overflow", "repair",
-                  "repair_template", "votes")
+                  "repair_template", "votes",
+                  "schema", "linker", "link_k", "link_margin", "values",  # schema linking (t2s_bench.linking)
+                  "samples", "temperature", "top_p", "sample_seed")  # self-consistency (systems/self_consistency.py)
 
 
 def _split(options: dict, backend_options: dict | None) -> tuple[dict, dict]:
@@ -177,6 +180,13 @@ def _backend(system: str, factory, model, backend, b_opts: dict) -> Backend:
 def zero_shot(model=None, backend=None, dataset_name=None, backend_options=None, **options) -> PromptedSystem:
     sys_opts, b_opts = _split(options, backend_options)
     return PromptedSystem("zero-shot", _backend("zero-shot", zero_shot, model, backend, b_opts), **sys_opts)
+
+
+def self_consistency(model=None, backend=None, samples=8, dataset_name=None, backend_options=None, **options):
+    """Zero-shot with self-consistency: `samples` sampled answers + the greedy one, voted by execution."""
+    sys_opts, b_opts = _split(options, backend_options)
+    llm = _backend("self-consistency", self_consistency, model, backend, b_opts)
+    return PromptedSystem("self-consistency", llm, samples=samples, **sys_opts)
 
 
 def few_shot(model=None, backend=None, k=3, selection="masked", pool=None, seed=42, skeleton_rerank=False,
@@ -214,6 +224,10 @@ def finetuned(adapter=None, model=None, backend=None, dataset_name=None, backend
         sys_opts.setdefault("template", trained.get("template", "v1.0"))
         formats = trained.get("schema_formats") or ["ddl"]
         sys_opts.setdefault("schema_format", formats[0])
+        # a model trained on pruned schemas / retrieved values is tested with the same schema text
+        for key, value in (trained.get("schema_options") or {}).items():
+            if key in LINKING_OPTIONS:
+                sys_opts.setdefault(key, value)
         b_opts["adapter"] = str(adapter)
         if trained.get("gguf_file") and not str(model).endswith(".gguf"):
             b_opts.setdefault("gguf_file", trained["gguf_file"])

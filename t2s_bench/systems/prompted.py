@@ -13,10 +13,20 @@ from typing import Protocol
 
 from t2s_bench.backends.base import Backend, GenerationRequest
 from t2s_bench.datasets.spider import Example
-from t2s_bench.prompting import FewShotExample, load_follow_up, load_template, serialize_schema
+from t2s_bench.prompting import (
+    FewShotExample,
+    SchemaOptions,
+    SchemaView,
+    load_follow_up,
+    load_template,
+    schema_for,
+    serialize_schema,
+)
+from t2s_bench.prompting.schema_view import prefetch as prefetch_linking
 from t2s_bench.systems.base import Prediction, Task
 from t2s_bench.systems.extract import extract_sql
 from t2s_bench.systems.repair import CHECK_TIMEOUT_S, REPAIR_TEMPLATE, execution_error, repair_messages
+from t2s_bench.systems.self_consistency import SelfConsistency, mean_logprob
 from t2s_bench.systems.vote import execution_vote
 
 log = logging.getLogger(__name__)
@@ -52,6 +62,15 @@ class PromptedSystem:
         repair: int = 0,
         repair_template: str = REPAIR_TEMPLATE,
         votes: int = 1,
+        schema: str = "full",
+        linker: str | None = None,
+        link_k: int | None = None,
+        link_margin: float | None = None,
+        values: bool = False,
+        samples: int = 0,
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        sample_seed: int = 0,
     ):
         if overflow not in OVERFLOW_STRATEGIES:
             raise ValueError(f"unknown overflow strategy {overflow!r}; choose from {OVERFLOW_STRATEGIES}")
@@ -67,6 +86,12 @@ class PromptedSystem:
         self.votes = votes  # answers from `votes` disjoint example sets, chosen by execution voting
         self.repair = repair  # rounds of execution-guided repair (0: off)
         self.follow_up = load_follow_up(repair_template) if repair else None
+        # self-consistency: `samples` sampled answers + the greedy one, voted by execution (0: off)
+        self.self_consistency = SelfConsistency(samples, temperature, top_p, sample_seed) if samples else None
+        # schema linking: the full schema or a pruned one, with or without retrieved values
+        self.schema_options = SchemaOptions.of({"schema": schema, "linker": linker, "k": link_k, "margin": link_margin,
+                                                "values": values, "format": schema_format, "sample_rows": sample_rows})
+        self._views: dict[tuple[str, str], SchemaView] = {}
 
     def config(self) -> dict:
         return {
@@ -82,18 +107,32 @@ class PromptedSystem:
             **({"draft": "zero-shot, same template without examples"} if self.needs_draft else {}),
             **({"votes": {"example_sets": self.votes, "rule": "execution vote, ties to the best-ranked set"}}
                if self.votes > 1 else {}),
+            **({"schema": self.schema_options.config()} if not self.schema_options.is_default else {}),
+            **({"self_consistency": self.self_consistency.config()} if self.self_consistency else {}),
             **({"repair": {"rounds": self.repair, "template": self.follow_up.info(),
                            "check_timeout_s": CHECK_TIMEOUT_S}} if self.repair else {}),
         }
 
     # -- prompt building -------------------------------------------------------------
+    def _schema_view(self, task: Task) -> SchemaView | None:
+        """The pruned schema / retrieved values of the task (None: the full schema), once per question."""
+        if self.schema_options.is_default:
+            return None
+        key = (task.example.db_id, task.example.question)
+        if key not in self._views:
+            self._views[key] = schema_for(task, options=self.schema_options)
+        return self._views[key]
+
     def _render(self, task: Task, fmt: str, shots: list[Example], tables=None, sample_rows=None) -> list[dict]:
+        view = self._schema_view(task)
         schema_text = serialize_schema(
             task.schema,
             fmt,
             db_path=task.db_path,
             sample_rows=self.sample_rows if sample_rows is None else sample_rows,
-            tables=tables,
+            tables=tables if tables is not None or view is None else view.tables,
+            columns=view.columns if view else None,
+            values=view.values if view else None,
         )
         with_schema = self.template.examples_as_turns and self.examples is not None
         few = [
@@ -142,19 +181,30 @@ class PromptedSystem:
     # -- prediction ------------------------------------------------------------------
     def predict(self, tasks: list[Task]) -> list[Prediction]:
         """Stages, each one batched backend call: [zero-shot draft] -> answer (or one answer per example
-        set, then an execution vote) -> [repair rounds]."""
+        set, then an execution vote) -> [self-consistency samples and vote] -> [repair rounds]."""
+        if not self.schema_options.is_default:
+            prefetch_linking([t.example.question for t in tasks], self.schema_options)
         drafts: dict[int, Prediction] = {}
         if self.needs_draft:
             drafts = dict(enumerate(self._generate(tasks, [self._fit(t, []) for t in tasks])))
+        scores: list[float | None] | None = None  # mean token log-probability of each answer
         if self.votes > 1:
             preds = self._vote(tasks, drafts)
         else:
             prompts = [self._fit(task, self._shots(task, _sql(drafts.get(i)))) for i, task in enumerate(tasks)]
-            preds = self._generate(tasks, prompts)
+            gens: list = []
+            preds = self._generate(tasks, prompts, gens)
+            scores = [mean_logprob(g) if g is not None else None for g in gens]
+        if self.self_consistency:
+            preds = self.self_consistency.apply(self.backend, tasks, preds, self.max_new_tokens, scores)
         for i, draft in drafts.items():
             _absorb(preds[i], draft, "draft")
         if self.repair:
             self._repair(tasks, preds)
+        for task, pred in zip(tasks, preds):  # what the prompt showed, read by the linking-recall metrics
+            view = self._schema_view(task)
+            if view is not None and not any(e.get("stage") == "schema" for e in pred.trace):
+                pred.trace.insert(0, view.trace_entry())
         return preds
 
     @property
@@ -193,9 +243,13 @@ class PromptedSystem:
             preds.append(pred)
         return preds
 
-    def _generate(self, tasks: list[Task], prompts: list[tuple[list[dict], str | None]]) -> list[Prediction]:
-        """One batched backend call for the prompts that fit; errors stay per example."""
+    def _generate(self, tasks: list[Task], prompts: list[tuple[list[dict], str | None]],
+                  generations: list | None = None) -> list[Prediction]:
+        """One batched backend call for the prompts that fit; errors stay per example. `generations`,
+        when given, receives each task's Generation (None where there was none)."""
         preds: list[Prediction | None] = [None] * len(tasks)
+        if generations is not None:
+            generations[:] = [None] * len(tasks)
         requests, slots = [], []
         for i, (task, (messages, error)) in enumerate(zip(tasks, prompts)):
             if error:
@@ -217,6 +271,8 @@ class PromptedSystem:
             return preds  # type: ignore[return-value]
         for j, i in enumerate(slots):
             g, ex = gens[j], tasks[i].example
+            if generations is not None:
+                generations[i] = g
             preds[i] = Prediction(
                 index=ex.index,
                 db_id=ex.db_id,

@@ -38,6 +38,13 @@ class PrepSettings:
     template: str = "v1.0"
     max_length: int = 1024
     schema_formats: tuple[str, ...] = ("ddl", "compact")
+    # the prompt's schema options as (name, value) pairs (prompting.SchemaOptions fields: schema, values,
+    # sample_rows, ...), so training shows the schema text the system shows at inference; () = full schema
+    schema_options: tuple[tuple[str, object], ...] = ()
+
+    @staticmethod
+    def options_tuple(options: dict | None) -> tuple[tuple[str, object], ...]:
+        return tuple(sorted((options or {}).items()))
 
 
 @dataclass
@@ -96,14 +103,23 @@ def render_prompt_text(tokenizer, template, schema_text: str, question: str) -> 
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def encode_example(tokenizer, template, schema, question: str, sql: str, settings: PrepSettings, eot_id: int,
-                   normalize=None) -> dict | None:
-    """Token ids and masked labels for one example, or None when no schema format fits max_length."""
-    from t2s_bench.prompting import serialize_schema
+def schema_text(schema, question: str, fmt: str, settings: PrepSettings, db_path=None) -> str:
+    """The schema part of the prompt: the full schema, or (with schema options) the view the systems
+    build with `prompting.schema_for` (pruned by a linker, with retrieved values, sample rows)."""
+    from t2s_bench.prompting import schema_for, serialize_schema
 
+    if not settings.schema_options:
+        return serialize_schema(schema, fmt)
+    return schema_for(question, schema, dict(settings.schema_options), db_path=db_path, fmt=fmt).text
+
+
+def encode_example(tokenizer, template, schema, question: str, sql: str, settings: PrepSettings, eot_id: int,
+                   normalize=None, db_path=None) -> dict | None:
+    """Token ids and masked labels for one example, or None when no schema format fits max_length."""
     target_ids = tokenizer(target_sql(sql, normalize), add_special_tokens=False)["input_ids"] + [eot_id]
     for fmt in settings.schema_formats:
-        prompt = render_prompt_text(tokenizer, template, serialize_schema(schema, fmt), question)
+        prompt = render_prompt_text(tokenizer, template, schema_text(schema, question, fmt, settings, db_path),
+                                    question)
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         if len(prompt_ids) + len(target_ids) <= settings.max_length:
             return {
@@ -158,7 +174,7 @@ def encode_split(dataset: Dataset, examples: list[Example], tokenizer, template,
     records, dropped, lengths_all, fmt_counts = [], [], [], {}
     for ex in examples:
         rec = encode_example(tokenizer, template, dataset.schema(ex.db_id), ex.question, ex.query, settings,
-                             eot_id, normalize)
+                             eot_id, normalize, db_path=dataset.db_path(ex.db_id))
         if rec is None:
             dropped.append(ex.index)
             continue

@@ -1,9 +1,12 @@
-"""Numerical safety for the training loop: float32 loss on SQL tokens only, and a non-finite step guard.
+"""Numerical safety: the non-finite step guard, and the float32 SQL-only loss of a step.
 
 Why: a hand-written LoRA loop on Qwen2.5-Coder-0.5B went NaN after 100-450 steps and stayed NaN
 (shared/GPU.md). Once one update writes NaN into the weights every later loss is NaN, so
 the guard checks the loss and the gradient norm *before* `optimizer.step` and skips the update
-(gradients zeroed, optimizer state untouched) when either is not finite.
+(gradients dropped, optimizer state untouched) when either is not finite. The Trainer-based
+training (trainer.py) applies `NonFiniteGuard` after gradient clipping; `sft_loss_sum` and
+`optimizer_step` are the reference loss and step of the replaced loop (benchmarks/baselines/),
+kept for it and for the tests that compare the Trainer's loss with them.
 """
 
 from __future__ import annotations

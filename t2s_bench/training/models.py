@@ -56,12 +56,15 @@ def plain_config(model) -> None:
         model.is_quantized = False
 
 
-def load_model(base: str, gguf_file: str | None = None, *, dtype=None, quantization_config=None, device=None):
+def load_model(base: str, gguf_file: str | None = None, *, dtype=None, quantization_config=None, device=None,
+               attn_implementation: str | None = None):
     import torch
     from transformers import AutoModelForCausalLM
 
     where, gguf = resolve_base(base, gguf_file)
     kwargs = {"dtype": dtype or torch.float32}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
     if gguf:
         kwargs["gguf_file"] = gguf
     if quantization_config is not None:
@@ -87,6 +90,20 @@ def materialize_hf(base: str, gguf_file: str | None, dest: str | Path, *, dtype=
     tokenizer.save_pretrained(tmp)
     tmp.rename(dest)
     return dest
+
+
+def materialized_base(base: str, gguf_file: str | None, cache_root: str | Path) -> str:
+    """`base` itself, or for a GGUF base a plain bf16 HF folder made from it once (keyed by the file's
+    sha256) under `cache_root`: later loads take seconds instead of a de-quantization, QLoRA can
+    re-quantize it, and evaluation of the adapter loads the same weights."""
+    import torch
+
+    where, gguf = resolve_base(base, gguf_file)
+    if not gguf:
+        return base
+    path = Path(where) / gguf
+    dest = Path(cache_root) / f"{path.stem}-{file_sha256(path)[:16]}"
+    return str(materialize_hf(str(path), None, dest, dtype=torch.bfloat16))
 
 
 def base_fingerprint(base: str, gguf_file: str | None = None) -> dict:

@@ -1,286 +1,275 @@
-"""LoRA / QLoRA fine-tuning with validation by generation and execution.
+"""Fine-tuning on `transformers.Trainer`, with what this project adds as small overrides and callbacks.
 
-A plain torch loop (no `Trainer`) so that every numerical safeguard is visible in one place:
-float32 loss on SQL tokens only, gradient clipping, LoRA weights in float32, and the non-finite
-guard of `guard.py` before each optimizer step. Every `eval_every` steps (and at each epoch's
-end) the model writes SQL for a held-out sample (greedy, batched, left padding), which the core
-scorer executes; the best adapter by execution accuracy is kept in `best/` and copied to the
-output folder's root, so `<out>` itself is a PEFT adapter folder.
+- Loss: summed float32 cross-entropy over the SQL tokens only, divided by the accumulated batch's
+  SQL-token count (the Trainer's `num_items_in_batch`, across processes). The LM head runs only at
+  those positions (`logits_to_keep`, computed by the collator on the CPU: no host sync).
+- Batches: padding-free by default (one row of concatenated examples, `position_ids` restarting at
+  each; the attention mask keeps each example to itself), bf16 autocast on CUDA.
+- Non-finite guard (`guard.NonFiniteGuard`): after clipping, one host read of the step's loss and
+  gradient norm; a non-finite step drops the gradients (weights and optimizer state untouched), is
+  logged to `nonfinite_steps.jsonl`, and training stops after N in a row.
+- Validation: the eval loss, plus execution accuracy of the in-memory model through the harness
+  (`validation.validate`, a run directory per validation under `<out>/validation/`). The Trainer's
+  best-checkpoint tracking and early stopping use `eval_exec_acc`.
+- Time budget (this call's time): a stop is checkpointed; running again resumes from the last
+  Trainer checkpoint (`resume_from_checkpoint`).
+- Outputs in `<out>`: the best weights (a PEFT adapter folder, or a full model folder), curves
+  (json/csv/png), train_config.json (the reproducibility record), train_summary.json, data_stats.json.
+
+Works under `accelerate launch` / `torchrun` (DDP; FSDP for full fine-tuning): validation by
+generation runs on the main process and its accuracy is broadcast.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
 import platform
-import random
-import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
 from t2s_bench import paths
+from t2s_bench.training.builders import attention_kernels, build_model, count_parameters, is_adapter
+from t2s_bench.training.config import HELD_OUT, TrainConfig
 from t2s_bench.training.data import IGNORE_INDEX, PrepSettings, prepare_training_data
+from t2s_bench.training.guard import NonFiniteGuard, NonFiniteTrainingError
 
 log = logging.getLogger(__name__)
 
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CURVE_FIELDS = ("step", "epoch", "train_loss", "val_loss", "val_exec_acc", "lr", "grad_norm", "skipped_steps")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+CHECKPOINTS = "checkpoints"
+_RESUMABLE_STOP = "time budget"
 
 
-@dataclass
-class TrainConfig:
-    base: str  # HF folder, hub id, or a .gguf file (de-quantized on load)
-    out: str
-    builder: str = "qlora"  # "qlora" (4-bit NF4 base, CUDA only) or "lora"
-    gguf_file: str | None = None
-    train: str = "spider-train"
-    val: str = "spider-dev"
-    val_limit: int | None = None  # `spider-dev[:N]`: first N validation questions
-    val_size: int | None = 200  # seeded sample of validation used for the periodic evaluations
-    train_db_ids: list[str] | None = None
-    val_db_ids: list[str] | None = None
-    template: str = "v1.0"
-    schema_formats: tuple[str, ...] = ("ddl", "compact")
-    max_length: int = 1024
-    epochs: float = 2.0
-    max_steps: int | None = None  # optimizer steps; overrides epochs when set
-    lr: float = 2e-4
-    warmup_ratio: float = 0.03
-    batch_size: int = 8
-    grad_accum: int = 2
-    max_grad_norm: float = 1.0
-    weight_decay: float = 0.0
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_targets: tuple[str, ...] = LORA_TARGETS
-    gradient_checkpointing: bool = False
-    # SDPA kernels allowed while training on CUDA. PyTorch's default choice on an H100 (bf16, padded
-    # batches) gave NaN gradients at finite loss; the memory-efficient and math kernels did not
-    # (results/nan-probe/). None = PyTorch's default choice.
-    sdpa_kernels: tuple[str, ...] | None = ("efficient", "math")
-    eval_every: int = 100  # optimizer steps; 0 = only at epoch ends
-    patience: int = 3  # evaluations without a better val exec acc before stopping
-    gen_batch_size: int = 64
-    max_new_tokens: int = 200
-    exec_workers: int = 2
-    exec_timeout: float = 30.0
-    max_consecutive_nonfinite: int = 5
-    log_every: int = 10
-    seed: int = 42
-    device: str | None = None  # default: cuda when available, else cpu
-    time_budget_s: float | None = None  # stop (checkpointed) after this long in this call; a rerun resumes
-    eval_at_start: bool = True  # evaluate the base model before the first step (the curve's starting point)
-    resume: bool = True
-    report_to: str | None = None  # wandb | mlflow | tensorboard
-    data_cache: str | None = None  # default: <cache>/training_data
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
-        d = dict(d)
-        for key in ("schema_formats", "lora_targets", "sdpa_kernels"):
-            if key in d and d[key] is not None:
-                d[key] = tuple(d[key])
-        return cls(**d)
-
-    def validate(self) -> None:
-        if self.builder not in ("lora", "qlora"):
-            raise ValueError(f"builder must be 'lora' or 'qlora', got {self.builder!r}")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise ValueError("batch_size and grad_accum must be >= 1")
-        if self.report_to not in (None, "", "none", "wandb", "mlflow", "tensorboard"):
-            raise ValueError(f"report_to must be wandb, mlflow or tensorboard, got {self.report_to!r}")
+# ---------------------------------------------------------------- batches
 
 
-# ---------------------------------------------------------------- batching
+class SQLCollator:
+    """Micro-batches for the SQL-only loss.
+
+    Padding-free (default): `DataCollatorWithFlattening` concatenates the examples into one row with
+    `position_ids` restarting at each example. Padded: right padding to the longest example.
+    Both add `keep_positions` (positions whose next token is a SQL label: the only positions the LM
+    head runs on) and `targets` (those next tokens), computed here on the CPU so the training step
+    never waits on the GPU to learn how many there are.
+    """
+
+    def __init__(self, pad_id: int, padding_free: bool = True):
+        from transformers import DataCollatorWithFlattening
+
+        self.pad_id, self.padding_free = pad_id, padding_free
+        self._flatten = DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        features = [{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features]
+        if self.padding_free:
+            batch = self._flatten(features, return_tensors="pt")
+        else:
+            width = max(len(f["input_ids"]) for f in features)
+            ids, mask, labels = [], [], []
+            for f in features:
+                pad = width - len(f["input_ids"])
+                ids.append(f["input_ids"] + [self.pad_id] * pad)
+                mask.append([1] * len(f["input_ids"]) + [0] * pad)
+                labels.append(f["labels"] + [IGNORE_INDEX] * pad)
+            batch = {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask),
+                     "labels": torch.tensor(labels)}
+        shifted = batch["labels"][:, 1:]
+        keep = (shifted != IGNORE_INDEX).any(0).nonzero().squeeze(-1)  # CPU tensor: no device sync
+        batch["keep_positions"] = keep
+        batch["targets"] = shifted[:, keep]
+        batch["n_tokens"] = sum(len(f["input_ids"]) for f in features)  # real tokens (throughput counting)
+        return batch
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """Shuffled batches of similar length (less padding): shuffle, sort inside mega-batches, shuffle batches."""
-    rng = random.Random(seed * 1000 + epoch)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    mega = batch_size * 32
-    batches = []
-    for start in range(0, len(order), mega):
-        chunk = sorted(order[start:start + mega], key=lambda i: lengths[i], reverse=True)
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    rng.shuffle(batches)
-    return batches
+def sql_loss_sum(model, batch: dict):
+    """(summed float32 cross-entropy over the batch's SQL tokens, targets, model outputs): the LM head
+    runs only at the positions the collator marked (`logits_to_keep`)."""
+    import torch.nn.functional as F
+
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "keep_positions", "targets", "n_tokens")}
+    targets = batch["targets"]
+    outputs = model(**inputs, logits_to_keep=batch["keep_positions"], use_cache=False)
+    logits = outputs.logits.float()
+    loss_sum = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX,
+                               reduction="sum")
+    return loss_sum, targets, outputs
 
 
-def collate(records: list[dict], pad_id: int, device, *, left: bool = False, with_labels: bool = True) -> dict:
+# ---------------------------------------------------------------- the Trainer
+
+
+def _trainer_class():
+    """The Trainer subclass (built on first use: transformers loads only when training)."""
     import torch
+    from transformers import Trainer
 
-    width = max(len(r["input_ids"]) for r in records)
-    ids, mask, labels = [], [], []
-    for r in records:
-        n = len(r["input_ids"])
-        pad = [pad_id] * (width - n)
-        ids.append(pad + r["input_ids"] if left else r["input_ids"] + pad)
-        mask.append([0] * (width - n) + [1] * n if left else [1] * n + [0] * (width - n))
-        if with_labels:
-            lab = [IGNORE_INDEX] * (width - n)
-            labels.append(lab + r["labels"] if left else r["labels"] + lab)
-    out = {"input_ids": torch.tensor(ids, device=device), "attention_mask": torch.tensor(mask, device=device)}
-    if with_labels:
-        out["labels"] = torch.tensor(labels, device=device)
-    return out
+    class SQLTrainer(Trainer):
+        def __init__(self, *args, guard: NonFiniteGuard, validator=None, loss_hook=None, out: Path, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.model_accepts_loss_kwargs = True  # compute_loss divides by num_items_in_batch itself
+            self.guard, self.validator, self.loss_hook, self.out = guard, validator, loss_hook, out
+            self.stop_reason: str | None = None
+            self._step_loss = None
+            self._step_examples: list[int] = []
 
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if model.training:  # real tokens of this process (the collator counts them on the CPU)
+                self.state.num_input_tokens_seen += int(inputs.get("n_tokens", 0))
+            loss_sum, targets, outputs = sql_loss_sum(model, inputs)
+            if num_items_in_batch is None:  # evaluation: the mean over this batch's SQL tokens
+                loss = loss_sum / (targets != IGNORE_INDEX).sum().clamp(min=1)
+            else:
+                loss = loss_sum / num_items_in_batch
+                if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                    loss = loss * self.args.world_size  # DDP averages gradients; the count is global
+            if self.loss_hook is not None and model.training:
+                loss = self.loss_hook(self.state.global_step, loss)
+            return (loss, outputs) if return_outputs else loss
 
-# ---------------------------------------------------------------- model
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            with attention_kernels(self._sdpa_kernels, self.args.device):
+                loss = super().training_step(model, inputs, num_items_in_batch)
+            self._step_loss = loss if self._step_loss is None else self._step_loss + loss
+            # a non-finite micro-batch loss would make the logged mean NaN: count it as 0 (the step is skipped)
+            return torch.where(torch.isfinite(loss), loss, torch.zeros_like(loss))
 
+        _sdpa_kernels: tuple[str, ...] | None = None
 
-def _device(config: TrainConfig):
-    import torch
+        def _clip_grad_norm(self, model):
+            norm = super()._clip_grad_norm(model)
+            self._guard_step(model, norm)
+            return norm
 
-    return torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        def _guard_step(self, model, norm) -> None:
+            """One host read per optimizer step: the step's loss and pre-clipping gradient norm."""
+            step_loss = self._step_loss if self._step_loss is not None else torch.zeros(())
+            self._step_loss = None
+            loss, grad_norm = torch.stack([step_loss.detach().float().reshape(()).to(norm.device),
+                                           torch.as_tensor(norm).float().reshape(())]).tolist()
+            try:
+                applied = self.guard.allow(loss, grad_norm, self.state.global_step + 1)
+            except NonFiniteTrainingError as e:
+                applied = False
+                self.stop_reason = f"non-finite: {e}"
+                self.control.should_training_stop = True
+            if not applied:
+                for p in model.parameters():  # no gradient: AdamW leaves the weight and its state alone
+                    p.grad = None
+                log.warning("step %d skipped: loss %s, grad norm %s (%d skipped so far)", self.state.global_step + 1,
+                            loss, grad_norm, self.guard.skipped)
+                if self.is_world_process_zero():
+                    with open(self.out / "nonfinite_steps.jsonl", "a") as f:
+                        f.write(json.dumps({"step": self.state.global_step + 1, "loss": str(loss),
+                                            "grad_norm": str(grad_norm)}) + "\n")
 
+        def log(self, logs, *args, **kwargs):
+            if "loss" in logs:
+                logs["skipped_steps"] = self.guard.skipped
+            super().log(logs, *args, **kwargs)
 
-SDPA_KERNELS = {"efficient": "EFFICIENT_ATTENTION", "math": "MATH", "flash": "FLASH_ATTENTION",
-                "cudnn": "CUDNN_ATTENTION"}
+        def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                            metric_key_prefix="eval"):
+            output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
+                                             metric_key_prefix)
+            if self.validator is not None and metric_key_prefix == "eval":
+                output.metrics[f"{metric_key_prefix}_exec_acc"] = self._validated_accuracy()
+            return output
 
+        def _validated_accuracy(self) -> float:
+            """Generation + execution on the main process; every process gets the accuracy."""
+            acc = None
+            if self.is_world_process_zero():
+                t0 = time.monotonic()
+                acc = self.validator(self.accelerator.unwrap_model(self.model), self.state.global_step)
+                log.info("step %d: validation execution accuracy %.4f (%.1fs)", self.state.global_step, acc,
+                         time.monotonic() - t0)
+            if self.args.world_size > 1:
+                import torch.distributed as dist
 
-def attention_kernels(names, device):
-    """A context restricting scaled-dot-product attention to `names` on CUDA (no-op elsewhere)."""
-    import contextlib
+                box = [acc]
+                dist.broadcast_object_list(box, src=0)
+                acc = box[0]
+            return float(acc)
 
-    if not names:
-        return contextlib.nullcontext()
-    unknown = [n for n in names if n not in SDPA_KERNELS]
-    if unknown:
-        raise ValueError(f"unknown SDPA kernel(s) {unknown}; choose from {sorted(SDPA_KERNELS)}")
-    if getattr(device, "type", str(device)) != "cuda":
-        return contextlib.nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    return sdpa_kernel([getattr(SDPBackend, SDPA_KERNELS[n]) for n in names])
-
-
-def build_model(config: TrainConfig, device):
-    """The base model (bf16 on CUDA, fp32 on CPU; 4-bit NF4 for QLoRA) with LoRA adapters in float32."""
-    import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
-    from t2s_bench.training.models import load_model, materialize_hf
-
-    cuda = device.type == "cuda"
-    dtype = torch.bfloat16 if cuda else torch.float32
-    if config.builder == "qlora":
-        if not cuda:
-            raise RuntimeError("builder 'qlora' needs a CUDA GPU (bitsandbytes 4-bit); use --builder lora on CPU")
-        try:
-            import bitsandbytes  # noqa: F401
-            from transformers import BitsAndBytesConfig
-        except ImportError as e:
-            raise RuntimeError("builder 'qlora' needs bitsandbytes: pip install 't2s-bench[train]'") from e
-        base, gguf = config.base, config.gguf_file
-        if gguf or base.endswith(".gguf"):  # 4-bit quantization needs plain HF weights
-            base = str(materialize_hf(base, gguf, Path(config.out) / "_base_hf", dtype=dtype))
-            gguf = None
-        bnb = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
-        model = load_model(base, gguf, dtype=dtype, quantization_config=bnb, device=device.index or 0)
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-    else:
-        model = load_model(config.base, config.gguf_file, dtype=dtype, device=device)
-        if config.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            model.enable_input_require_grads()
-    model.config.use_cache = False
-    lora = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=list(config.lora_targets), bias="none", task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(model, lora)
-    for p in model.parameters():
-        if p.requires_grad:
-            p.data = p.data.float()  # LoRA weights and their Adam state in float32
-    return model
-
-
-def count_parameters(model) -> tuple[int, int]:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
+    return SQLTrainer
 
 
-# ---------------------------------------------------------------- validation
+# ---------------------------------------------------------------- callbacks
 
 
-def generate_sql(model, tokenizer, prompts: list[list[int]], *, pad_id: int, stop_ids: list[int], device,
-                 batch_size: int = 64, max_new_tokens: int = 200) -> list[str]:
-    """Greedy SQL for each prompt (token ids): batches sorted by length, left padding; extracted SQL."""
-    import torch
+def _callbacks():
+    from transformers import TrainerCallback
 
-    from t2s_bench.systems.extract import extract_sql
+    class TimeBudget(TrainerCallback):
+        """Stop (with a checkpoint) once this call has run `budget_s`; every process agrees."""
 
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[str] = [""] * len(prompts)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start:start + batch_size]
-                batch = collate([{"input_ids": prompts[i]} for i in chunk], pad_id, device, left=True,
-                                with_labels=False)
-                gen = model.generate(
-                    **batch, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop_ids,
-                    pad_token_id=pad_id, use_cache=True,
-                )
-                width = batch["input_ids"].shape[1]
-                for i, row in zip(chunk, gen[:, width:].tolist()):
-                    out[i] = extract_sql(tokenizer.decode(row, skip_special_tokens=True))
-    finally:
-        model.train(was_training)
-    return out
+        def __init__(self, budget_s: float | None, started: float, trainer_ref: dict):
+            self.budget_s, self.started, self.ref = budget_s, started, trainer_ref
 
+        def on_step_end(self, args, state, control, **kwargs):
+            if not self.budget_s:
+                return
+            over = time.monotonic() - self.started > self.budget_s
+            if args.world_size > 1:
+                import torch
+                import torch.distributed as dist
 
-def execution_accuracy(dataset, predictions: dict[int, str], *, workers: int, timeout: float) -> tuple[float, list]:
-    """Execution accuracy of predictions on `dataset` with the core scorer (skipped examples excluded)."""
-    from t2s_bench.scoring import score_predictions
+                flag = torch.tensor([1.0 if over else 0.0], device=args.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                over = bool(flag.item())
+            if over:
+                self.ref["trainer"].stop_reason = f"time budget of {self.budget_s:.0f}s reached"
+                control.should_training_stop = True
+                control.should_save = True
 
-    subset = dataset.filter(indices=list(predictions))
-    records = score_predictions(subset, predictions, workers=workers, timeout=timeout)
-    scored = [r for r in records if r.get("exec_match") is not None]
-    acc = sum(bool(r["exec_match"]) for r in scored) / len(scored) if scored else 0.0
-    return acc, records
+    class FinalEvaluation(TrainerCallback):
+        """Validate and save at the last step unless the schedule does already (a multiple of the
+        evaluation interval; with per-epoch evaluation the Trainer's epoch end always does)."""
 
+        def __init__(self, every: int):
+            self.every = every
 
-def validation_loss(model, records, pad_id: int, device, batch_size: int) -> float:
-    import torch
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.every and state.global_step >= state.max_steps and state.global_step % self.every:
+                control.should_evaluate = True
+                control.should_save = True
 
-    from t2s_bench.training.guard import sft_loss_sum
+    class Curves(TrainerCallback):
+        """curves.json / .csv / .png from the Trainer's log history, rewritten at each log."""
 
-    was_training = model.training
-    model.eval()
-    total, n = 0.0, 0
-    try:
-        with torch.no_grad():
-            for start in range(0, len(records), batch_size):
-                batch = collate(records[start:start + batch_size], pad_id, device)
-                loss_sum, k = sft_loss_sum(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
-                total += float(loss_sum)
-                n += k
-    finally:
-        model.train(was_training)
-    return total / max(n, 1)
+        def __init__(self, out: Path):
+            self.out = out
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero:
+                write_curves(self.out, curve_rows(state.log_history))
+
+    return TimeBudget, FinalEvaluation, Curves
 
 
-# ---------------------------------------------------------------- outputs
+def curve_rows(history: list[dict]) -> list[dict]:
+    """The Trainer's log history as curve rows (one per training log and per evaluation)."""
+    rows = []
+    for h in history:
+        if "loss" in h:
+            rows.append({"step": h.get("step"), "epoch": h.get("epoch"), "train_loss": h["loss"],
+                         "lr": h.get("learning_rate"), "grad_norm": h.get("grad_norm"),
+                         "skipped_steps": h.get("skipped_steps")})
+        elif "eval_loss" in h or "eval_exec_acc" in h:
+            rows.append({"step": h.get("step"), "epoch": h.get("epoch"), "val_loss": h.get("eval_loss"),
+                         "val_exec_acc": h.get("eval_exec_acc")})
+    return rows
 
 
 def write_curves(out: Path, rows: list[dict]) -> None:
+    import csv
+
     (out / "curves.json").write_text(json.dumps(rows, indent=1))
     with open(out / "curves.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CURVE_FIELDS)
@@ -331,366 +320,287 @@ def package_versions() -> dict:
     return out
 
 
-class _Reporter:
-    """Optional experiment tracker; only when the package is importable."""
-
-    def __init__(self, kind: str | None, out: Path, config: dict):
-        self.kind = None if kind in (None, "", "none") else kind
-        self._run = None
-        if self.kind == "wandb":
-            try:
-                import wandb
-            except ImportError as e:
-                raise RuntimeError("--report-to wandb needs the wandb package (pip install wandb)") from e
-            self._run = wandb.init(project="t2s-bench", dir=str(out), config=config)
-        elif self.kind == "mlflow":
-            try:
-                import mlflow
-            except ImportError as e:
-                raise RuntimeError("--report-to mlflow needs the mlflow package (pip install mlflow)") from e
-            self._run = mlflow.start_run()
-            mlflow.log_params({k: str(v)[:250] for k, v in config.items()})
-        elif self.kind == "tensorboard":
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError as e:
-                raise RuntimeError("--report-to tensorboard needs the tensorboard package") from e
-            self._run = SummaryWriter(str(out / "tensorboard"))
-
-    def log(self, row: dict) -> None:
-        metrics = {k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float)) and v is not None}
-        if self.kind == "wandb":
-            self._run.log(metrics, step=row["step"])
-        elif self.kind == "mlflow":
-            import mlflow
-
-            mlflow.log_metrics(metrics, step=row["step"])
-        elif self.kind == "tensorboard":
-            for k, v in metrics.items():
-                self._run.add_scalar(k, v, row["step"])
-
-    def close(self) -> None:
-        if self.kind == "wandb":
-            self._run.finish()
-        elif self.kind == "mlflow":
-            import mlflow
-
-            mlflow.end_run()
-        elif self.kind == "tensorboard":
-            self._run.close()
+# ---------------------------------------------------------------- data
 
 
-def _save_adapter(model, folder: Path) -> None:
-    tmp = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-
-
-def _peak_vram_gb(device) -> float | None:
-    import torch
-
-    if device.type != "cuda":
-        return None
-    return round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-
-
-# ---------------------------------------------------------------- checkpoints (resume)
-
-
-def _save_checkpoint(model, optimizer, scheduler, state: dict, out: Path) -> None:
-    import torch
-
-    ckpt = out / "checkpoint"
-    tmp = out / "checkpoint.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
-    (tmp / "state.json").write_text(json.dumps(state, indent=1))
-    shutil.rmtree(ckpt, ignore_errors=True)
-    tmp.rename(ckpt)
-
-
-def _load_checkpoint(model, optimizer, scheduler, out: Path, data_hash: str, builder: str | None = None) -> dict | None:
-    import torch
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    ckpt = out / "checkpoint"
-    if not (ckpt / "state.json").is_file():
-        return None
-    state = json.loads((ckpt / "state.json").read_text())
-    if state.get("data_hash") != data_hash:
-        raise ValueError(f"{ckpt}: checkpoint was trained on other data ({state.get('data_hash')} != {data_hash}); "
-                         "use another --out or pass --no-resume")
-    if builder is not None and state.get("builder", builder) != builder:
-        raise ValueError(f"{ckpt}: checkpoint was trained with builder {state.get('builder')!r}, not {builder!r}; "
-                         "use another --out or pass --no-resume")
-    set_peft_model_state_dict(model, load_file(str(ckpt / "adapter_model.safetensors")))
-    blob = torch.load(ckpt / "trainer_state.pt", weights_only=False)
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    torch.set_rng_state(blob["torch_rng"])
-    log.info("resumed from %s at step %d (epoch %d, batch %d)", ckpt, state["step"], state["epoch"], state["batch"])
-    return state
-
-
-# ---------------------------------------------------------------- the loop
-
-
-@dataclass
-class TrainingSetup:
-    """Everything the loop needs, built exactly as `train` builds it (the NaN probe replays steps with it)."""
-
-    config: TrainConfig
-    out: Path
-    device: object
-    tokenizer: object
-    val_ds: object
-    prep: object
-    train_records: list
-    val_records: list
-    lengths: list
-    pad_id: int
-    stop_ids: list
-    model: object
-    optimizer: object
-    scheduler: object
-    guard: object
-    total_steps: int
-    batches_per_epoch: int
-    trainable: int
-    total: int
-    run_info: dict
-
-
-def setup_training(config: TrainConfig) -> TrainingSetup:
-    """Seed, prepare the data, build the model, optimizer and schedule; writes data_stats/train_config.json."""
-    import torch
-    from transformers import get_cosine_schedule_with_warmup
-
+def training_split(config: TrainConfig):
+    """(train dataset, validation dataset, train db ids, validation db ids) for `config`."""
     from t2s_bench.datasets import load_dataset
-    from t2s_bench.prompting import load_template
-    from t2s_bench.training.guard import NonFiniteGuard
-    from t2s_bench.training.models import base_fingerprint, load_tokenizer
+    from t2s_bench.training.augment import augmented
+    from t2s_bench.training.data import held_out_databases
 
+    train_ds = load_dataset(config.train)
+    train_dbs, val_dbs = config.train_db_ids, config.val_db_ids
+    if config.val == HELD_OUT:
+        if val_dbs is None:
+            val_dbs = held_out_databases(train_ds, config.val_fraction, config.seed)
+        if train_dbs is None:
+            train_dbs = sorted({e.db_id for e in train_ds.examples} - set(val_dbs))
+        val_ds = train_ds.filter(db_ids=val_dbs)
+    else:
+        val_ds = load_dataset(config.val)
+    if config.val_limit is not None:
+        val_ds = val_ds.filter(db_ids=val_dbs, limit=config.val_limit)
+    stats = {}
+    if config.augment:
+        forbidden = set(val_dbs) if val_dbs else {e.db_id for e in val_ds.examples}
+        if paths.spider_dir() is not None and (paths.spider_dir() / "dev.json").is_file():
+            from t2s_bench.datasets import load_dataset as _load
+
+            forbidden |= {e.db_id for e in _load("spider-dev").examples}  # never a dev database
+        train_ds, stats = augmented(train_ds, tuple(config.augment),
+                                    db_ids=set(train_dbs) if train_dbs is not None else None,
+                                    forbidden_db_ids=forbidden)
+    return train_ds, val_ds, train_dbs, val_dbs, stats
+
+
+# ---------------------------------------------------------------- train
+
+
+def _process_state(config: TrainConfig):
+    """(accelerate's process state, this process's device). On the CPU the state must be told so, or
+    two torchrun processes do not form a (gloo) group."""
+    import torch
+    from accelerate import PartialState
+
+    cpu = (config.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cpu")
+    state = PartialState(cpu=cpu)
+    return state, torch.device(config.device) if config.device and not state.use_distributed else state.device
+
+
+def _checkpoint_state(out: Path, data_hash: str, builder: str, resume: bool) -> str | None:
+    """The checkpoint to resume from, after checking it was made from the same data and builder."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = out / CHECKPOINTS
+    marker = out / "run_state.json"
+    if not resume or not folder.is_dir():
+        return None
+    last = get_last_checkpoint(str(folder))
+    if last is None:
+        return None
+    state = json.loads(marker.read_text()) if marker.is_file() else {}
+    if state.get("data_hash") not in (None, data_hash):
+        raise ValueError(f"{folder}: checkpoints were trained on other data ({state.get('data_hash')} != {data_hash}); "
+                         "use another --out or pass --no-resume")
+    if state.get("builder") not in (None, builder):
+        raise ValueError(f"{folder}: checkpoints were trained with builder {state.get('builder')!r}, not {builder!r}; "
+                         "use another --out or pass --no-resume")
+    return last
+
+
+def _tracker_locations(out: Path) -> None:
+    """Where the Trainer's tracker integrations write, unless the environment says otherwise."""
+    import os
+
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tensorboard"))
+    os.environ.setdefault("MLFLOW_TRACKING_URI", (out / "mlruns").resolve().as_uri())
+    os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", "t2s-bench")
+    os.environ.setdefault("WANDB_DIR", str(out))
+    os.environ.setdefault("WANDB_PROJECT", "t2s-bench")
+
+
+def training_arguments(config: TrainConfig, out: Path, device, total_steps: int | None, *, resuming: bool = False):
+    from transformers import TrainingArguments
+
+    cuda = device.type == "cuda"
+    eval_steps = config.eval_every or None
+    strategy = "steps" if config.eval_every else "epoch"
+    report = [] if config.report_to in (None, "", "none") else [config.report_to]
+    if report:
+        _tracker_locations(out)
+    kwargs = {}
+    if config.fsdp:
+        kwargs["fsdp"] = config.fsdp
+    return TrainingArguments(
+        output_dir=str(out / CHECKPOINTS),
+        per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr, weight_decay=config.weight_decay,
+        lr_scheduler_type="cosine", warmup_steps=math.ceil(config.warmup_ratio * (total_steps or 0)),
+        max_grad_norm=config.max_grad_norm, num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
+        bf16=cuda, use_cpu=not cuda, seed=config.seed, data_seed=config.seed,
+        logging_steps=config.log_every, logging_nan_inf_filter=False,  # the filter reads the loss every step
+        eval_strategy=strategy, eval_steps=eval_steps, save_strategy=strategy, save_steps=eval_steps,
+        eval_on_start=config.eval_at_start and not resuming, save_total_limit=config.save_total_limit,
+        load_best_model_at_end=True, metric_for_best_model="eval_exec_acc", greater_is_better=True,
+        train_sampling_strategy=("random" if config.padding_free else "group_by_length") if config.shuffle
+        else "sequential",
+        remove_unused_columns=False, label_names=["labels"], prediction_loss_only=True,
+        dataloader_num_workers=config.dataloader_workers if cuda else 0, dataloader_pin_memory=cuda,
+        report_to=report, run_name=out.name,
+        gradient_checkpointing=False,  # the builders enable it themselves (PEFT needs input grads)
+        ddp_find_unused_parameters=False, restore_callback_states_from_checkpoint=True,
+        **kwargs,
+    )
+
+
+def train(config: TrainConfig, *, loss_hook=None, callbacks=()) -> Path:
+    """Fine-tune, validate by execution, keep the best weights; returns the output folder.
+
+    `loss_hook(step, loss) -> loss` lets tests inject faults; `callbacks` are extra TrainerCallbacks
+    (the benchmark's timer). A run stopped by its time budget resumes when called again (`resume`)."""
+    import torch
+    from transformers import EarlyStoppingCallback
+
+    from t2s_bench.prompting import load_template
+    from t2s_bench.training.models import base_fingerprint, load_tokenizer, materialized_base
+    from t2s_bench.training.validation import system_options, validate
+
+    started = time.monotonic()
     config.validate()
+    state, device = _process_state(config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = _device(config)
-    random.seed(config.seed)
+    cache = paths.cache_dir()
+    with state.main_process_first():  # one process de-quantizes a GGUF base and prepares the data
+        config.base = materialized_base(config.base, config.gguf_file, cache / "base_hf")
+        tokenizer = load_tokenizer(config.base, None if Path(config.base).is_dir() else config.gguf_file)
+        train_ds, val_ds, train_dbs, val_dbs, aug_stats = training_split(config)
+        prep = prepare_training_data(
+            train_ds, val_ds, tokenizer,
+            PrepSettings(config.template, config.max_length, tuple(config.schema_formats),
+                         PrepSettings.options_tuple(config.schema_options)),
+            cache_root=config.data_cache or cache / "training_data", val_size=config.val_size, seed=config.seed,
+            train_db_ids=train_dbs, val_db_ids=val_dbs,
+        )
+    if Path(config.base).is_dir():
+        config.gguf_file = None
+    resume_from = _checkpoint_state(out, prep.data_hash, config.builder, config.resume)
+    main = state.is_main_process
+    finished = _finished(out) if resume_from else None
+    if finished:  # the Trainer would take one more step when resumed at its last one
+        log.info("%s: this run already finished (%s); pass --no-resume to train again", out, finished)
+        return out
+    if main:
+        if resume_from is None:
+            (out / "nonfinite_steps.jsonl").unlink(missing_ok=True)  # a fresh run: no stale diagnosis
+        (out / "data_stats.json").write_text(json.dumps({**prep.meta["stats"], "augment": aug_stats}, indent=1))
+        (out / "run_state.json").write_text(json.dumps({"data_hash": prep.data_hash, "builder": config.builder}))
     torch.manual_seed(config.seed)
+    model = build_model(config, device)
+    trainable, total = count_parameters(model)
+    log.info("trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
 
-    tokenizer = load_tokenizer(config.base, config.gguf_file)
-    train_ds, val_ds = load_dataset(config.train), load_dataset(config.val)
-    if config.val_limit is not None:
-        val_ds = val_ds.filter(limit=config.val_limit)
-    prep = prepare_training_data(
-        train_ds, val_ds, tokenizer,
-        PrepSettings(config.template, config.max_length, tuple(config.schema_formats)),
-        cache_root=config.data_cache or paths.cache_dir() / "training_data",
-        val_size=config.val_size, seed=config.seed,
-        train_db_ids=config.train_db_ids, val_db_ids=config.val_db_ids,
-    )
-    (out / "data_stats.json").write_text(json.dumps(prep.meta["stats"], indent=1))
-    pad_id, eot_id = prep.meta["pad_token_id"], prep.meta["end_of_turn_id"]
-    stop_ids = sorted({eot_id} | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()))
-    train_records = prep.train.remove_columns([c for c in prep.train.column_names
-                                               if c not in ("input_ids", "labels", "index")]).to_list()
-    val_records = prep.validation.to_list()
-    lengths = [len(r["input_ids"]) for r in train_records]
+    columns = ["input_ids", "labels", "index"]
+    train_set = prep.train.remove_columns([c for c in prep.train.column_names if c not in columns])
+    if not config.padding_free and config.shuffle:
+        train_set = train_set.add_column("length", [len(x) for x in train_set["input_ids"]])
+    eval_set = prep.validation.remove_columns([c for c in prep.validation.column_names if c not in columns])
+    world = state.num_processes
+    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * world * config.grad_accum))
+    total_steps = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
 
     template = load_template(config.template)
     run_info = {
         "config": asdict(config),
         "seed": config.seed,
-        "data": {"hash": prep.data_hash, "path": str(prep.path), "n_train": len(train_records),
-                 "n_validation": len(val_records)},
+        "data": {"hash": prep.data_hash, "path": str(prep.path), "n_train": len(train_set),
+                 "n_validation": len(eval_set), "train_db_ids": prep.meta["train_db_ids"],
+                 "validation_db_ids": prep.meta["validation_db_ids"]},
         "template": {"version": template.version, "sha256": template.sha256},
         "base_model": base_fingerprint(config.base, config.gguf_file),
         "packages": package_versions(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "processes": world,
+        "global_batch": config.batch_size * world * config.grad_accum,
     }
-    (out / "train_config.json").write_text(json.dumps(run_info, indent=1, default=str))
+    if main:
+        (out / "train_config.json").write_text(json.dumps(run_info, indent=1, default=str))
 
-    model = build_model(config, device)
-    trainable, total = count_parameters(model)
-    log.info("trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    batches_per_epoch = math.ceil(len(train_records) / config.batch_size)
-    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
-    total_steps = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
-    scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps)
-    return TrainingSetup(
-        config=config, out=out, device=device, tokenizer=tokenizer, val_ds=val_ds, prep=prep,
-        train_records=train_records, val_records=val_records, lengths=lengths, pad_id=pad_id, stop_ids=stop_ids,
-        model=model, optimizer=optimizer, scheduler=scheduler, guard=NonFiniteGuard(config.max_consecutive_nonfinite),
-        total_steps=total_steps, batches_per_epoch=batches_per_epoch, trainable=trainable, total=total,
-        run_info=run_info,
+    val_questions = val_ds.filter(indices=list(prep.validation["index"]))
+    options = system_options(config.template, config.schema_formats[0], config.schema_options, config.max_new_tokens)
+
+    def validator(m, step: int) -> float:
+        acc, _ = validate(m, tokenizer, val_questions, out / "validation" / f"step-{step:06d}", base_path=config.base,
+                          identity={"model": config.base, "trained_weights": f"{out} (in memory)", "step": step,
+                                    "builder": config.builder},
+                          options=options, gen_batch_size=config.gen_batch_size, workers=config.exec_workers,
+                          timeout=config.exec_timeout)
+        return acc
+
+    guard = NonFiniteGuard(config.max_consecutive_nonfinite)
+    if resume_from is not None and main and (out / "nonfinite_steps.jsonl").is_file():
+        guard.skipped = len((out / "nonfinite_steps.jsonl").read_text().splitlines())
+    TimeBudget, FinalEvaluation, Curves = _callbacks()
+    ref: dict = {}
+    trainer = _trainer_class()(
+        model=model, args=training_arguments(config, out, device, total_steps, resuming=resume_from is not None), train_dataset=train_set,
+        eval_dataset=eval_set, data_collator=SQLCollator(prep.meta["pad_token_id"], config.padding_free),
+        processing_class=None if is_adapter(model) else tokenizer,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience),
+                   TimeBudget(config.time_budget_s, started, ref), FinalEvaluation(config.eval_every), Curves(out),
+                   *callbacks],
+        guard=guard, validator=validator, loss_hook=loss_hook, out=out,
     )
+    trainer._sdpa_kernels = config.sdpa_kernels
+    ref["trainer"] = trainer
+    if resume_from:
+        log.info("resuming from %s", resume_from)
+    trainer.train(resume_from_checkpoint=resume_from)
+    stopped = trainer.stop_reason or _early_stop_reason(trainer, config) or "completed"
+    checksums = _rank_checksums(trainer.model, world) if not config.fsdp else None
+    tokens_seen = sum(_gathered(trainer.state.num_input_tokens_seen, world))
 
-
-def epoch_batches(setup: TrainingSetup, epoch: int) -> list[list[int]]:
-    """The micro-batches (indices into `setup.train_records`) of one epoch, in training order."""
-    return length_grouped_batches(setup.lengths, setup.config.batch_size, setup.config.seed, epoch)
-
-
-def step_micro_batches(setup: TrainingSetup, group: list[list[int]]) -> list[dict]:
-    """Padded tensors (right padding) of one optimizer step's micro-batches."""
-    return [collate([setup.train_records[i] for i in b], setup.pad_id, setup.device) for b in group]
-
-
-# A time-budget stop is resumable: rerunning continues with the budget given then.
-_RESUMABLE_STOP = "time budget"
-
-
-def train(config: TrainConfig, *, loss_hook=None, before_step=None) -> Path:
-    """Fine-tune, validate by execution, keep the best adapter; returns the output folder (a PEFT adapter).
-
-    `before_step(setup, state, group, micro_batches) -> bool` is called before every optimizer step
-    (state["step"] = steps done so far); returning True ends training there, with no evaluation and
-    no checkpoint (the NaN probe uses it to replay the run up to a given step).
-    `config.time_budget_s` counts this call's time only: a run stopped by its budget resumes (with
-    `resume`) and gets the budget given now, whatever the earlier one was.
-    """
-    from t2s_bench.training.guard import optimizer_step
-
-    started = time.monotonic()
-    setup = setup_training(config)
-    out, device, tokenizer, model = setup.out, setup.device, setup.tokenizer, setup.model
-    optimizer, scheduler, guard = setup.optimizer, setup.scheduler, setup.guard
-    train_records, val_records, lengths = setup.train_records, setup.val_records, setup.lengths
-    pad_id, stop_ids, val_ds = setup.pad_id, setup.stop_ids, setup.val_ds
-    total_steps, batches_per_epoch, trainable, total = (setup.total_steps, setup.batches_per_epoch, setup.trainable,
-                                                        setup.total)
-    prep = setup.prep
-    val_prompts = [r["input_ids"][: r["n_prompt"]] for r in val_records]
-    val_index = [r["index"] for r in val_records]
-    reporter = _Reporter(config.report_to, out, asdict(config))
-
-    state = {"step": 0, "epoch": 0, "batch": 0, "best_acc": None, "best_step": None, "evals_since_best": 0,
-             "curves": [], "skipped": 0, "data_hash": prep.data_hash, "builder": config.builder, "stopped": None,
-             "train_time_s": 0.0}
-    loaded = _load_checkpoint(model, optimizer, scheduler, out, prep.data_hash, config.builder) if config.resume \
-        else None
-    if loaded is None:
-        (out / "nonfinite_steps.jsonl").unlink(missing_ok=True)  # a fresh run: no stale diagnosis
-    else:
-        state = {**state, **loaded}
-        if (state.get("stopped") or "").startswith(_RESUMABLE_STOP):
-            log.info("resuming a run stopped by %r with this call's time budget (%s s)", state["stopped"],
-                     config.time_budget_s)
-            state["stopped"] = None
-    earlier_time_s = float(state.get("train_time_s") or 0.0)
-    guard.skipped = state["skipped"]
-    curves: list[dict] = state["curves"]
-
-    def checkpoint() -> None:
-        state["train_time_s"] = earlier_time_s + time.monotonic() - started
-        _save_checkpoint(model, optimizer, scheduler, state, out)
-
-    def evaluate(epoch_float: float) -> None:
-        t0 = time.monotonic()
-        sqls = generate_sql(model, tokenizer, val_prompts, pad_id=pad_id, stop_ids=stop_ids, device=device,
-                            batch_size=config.gen_batch_size, max_new_tokens=config.max_new_tokens)
-        acc, _ = execution_accuracy(val_ds, dict(zip(val_index, sqls)), workers=config.exec_workers,
-                                    timeout=config.exec_timeout)
-        vloss = validation_loss(model, val_records, pad_id, device, config.batch_size)
-        row = {"step": state["step"], "epoch": round(epoch_float, 3), "val_loss": vloss, "val_exec_acc": acc,
-               "lr": scheduler.get_last_lr()[0], "skipped_steps": guard.skipped}
-        curves.append(row)
-        reporter.log(row)
-        log.info("step %d: val exec acc %.3f, val loss %.4f (%d questions, %.1fs)", state["step"], acc, vloss,
-                 len(val_prompts), time.monotonic() - t0)
-        if state["best_acc"] is None or acc > state["best_acc"]:
-            state.update(best_acc=acc, best_step=state["step"], evals_since_best=0)
-            _save_adapter(model, out / "best")
-        else:
-            state["evals_since_best"] += 1
-        write_curves(out, curves)
-
-    if state["step"] == 0 and not curves and config.eval_at_start:
-        evaluate(0.0)  # the base model's accuracy: the curve's starting point
-    model.train()
-    window_loss, window_steps = 0.0, 0
-    stop = state.get("stopped")
-    last_eval_step = state["step"]
-    max_epochs = 10**9 if config.max_steps else math.ceil(config.epochs)
-    while stop is None and state["step"] < total_steps and state["epoch"] < max_epochs:
-        batches = epoch_batches(setup, state["epoch"])
-        while state["batch"] < len(batches) and state["step"] < total_steps:
-            group = batches[state["batch"]:state["batch"] + config.grad_accum]
-            micro = step_micro_batches(setup, group)
-            if before_step is not None and before_step(setup, state, group, micro):
-                reporter.close()
-                return out
-            with attention_kernels(config.sdpa_kernels, device):
-                result = optimizer_step(model, optimizer, micro, guard=guard, max_grad_norm=config.max_grad_norm,
-                                        step=state["step"], loss_hook=loss_hook)
-            scheduler.step()
-            state["batch"] += len(group)
-            state["step"] += 1
-            if result.applied:
-                window_loss += result.loss
-                window_steps += 1
-            else:
-                log.warning("step %d skipped: loss %s, grad norm %s (%d skipped so far)", state["step"],
-                            result.loss, result.grad_norm, guard.skipped)
-                with open(out / "nonfinite_steps.jsonl", "a") as f:  # which examples: the diagnosis
-                    f.write(json.dumps({"step": state["step"], "loss": str(result.loss),
-                                        "grad_norm": str(result.grad_norm), "n_label_tokens": result.n_tokens,
-                                        "indices": [[train_records[i]["index"] for i in b] for b in group],
-                                        "lengths": [[lengths[i] for i in b] for b in group]}) + "\n")
-            if state["step"] % config.log_every == 0 and window_steps:
-                row = {"step": state["step"], "epoch": round(state["epoch"] + state["batch"] / len(batches), 3),
-                       "train_loss": window_loss / window_steps, "lr": scheduler.get_last_lr()[0],
-                       "grad_norm": result.grad_norm, "skipped_steps": guard.skipped}
-                curves.append(row)
-                reporter.log(row)
-                log.info("step %d/%d loss %.4f lr %.2e grad norm %.3f", state["step"], total_steps,
-                         row["train_loss"], row["lr"], result.grad_norm)
-                window_loss, window_steps = 0.0, 0
-            state["skipped"] = guard.skipped
-            epoch_float = state["epoch"] + state["batch"] / len(batches)
-            if config.eval_every and state["step"] % config.eval_every == 0:
-                evaluate(epoch_float)
-                last_eval_step = state["step"]
-                checkpoint()
-                if state["evals_since_best"] >= config.patience:
-                    stop = f"early stop: no better val exec acc in {config.patience} evaluations"
-                    break
-            if config.time_budget_s and time.monotonic() - started > config.time_budget_s:
-                stop = f"time budget of {config.time_budget_s:.0f}s reached"
-                break
-        if stop is None and state["batch"] >= len(batches):  # epoch complete
-            state["epoch"] += 1
-            state["batch"] = 0
-            _save_adapter(model, out / f"epoch-{state['epoch']}")
-            if last_eval_step != state["step"]:
-                evaluate(float(state["epoch"]))
-                last_eval_step = state["step"]
-                if state["evals_since_best"] >= config.patience:
-                    stop = f"early stop: no better val exec acc in {config.patience} evaluations"
-        checkpoint()
-    if last_eval_step != state["step"]:
-        evaluate(state["epoch"] + state["batch"] / max(1, batches_per_epoch))
-    state["stopped"] = stop or "completed"
-    state["skipped"] = guard.skipped
-    checkpoint()
-    for name in ADAPTER_FILES:  # <out> itself is the best adapter
-        shutil.copy2(out / "best" / name, out / name)
-    summary = {
-        "best_val_exec_acc": state["best_acc"], "best_step": state["best_step"], "steps": state["step"],
-        "total_steps_planned": total_steps, "epochs_completed": state["epoch"], "stopped": state["stopped"],
-        "skipped_nonfinite_steps": guard.skipped, "trainable_params": trainable, "total_params": total,
-        "peak_vram_gb": _peak_vram_gb(device), "train_time_s": round(time.monotonic() - started, 1),
-        "train_time_all_calls_s": round(state["train_time_s"], 1), "time_budget_s": config.time_budget_s,
-        "data_hash": prep.data_hash, "n_train": len(train_records), "n_validation": len(val_records),
-    }
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
-    log.info("training done: %s", json.dumps(summary))
-    reporter.close()
+    if main:
+        trainer.save_model(str(out))  # the best weights (load_best_model_at_end): <out> is an adapter folder
+        (out / "training_args.bin").unlink(missing_ok=True)
+        history = trainer.state.log_history
+        write_curves(out, curve_rows(history))
+        summary = {
+            "best_val_exec_acc": trainer.state.best_metric, "best_checkpoint": trainer.state.best_model_checkpoint,
+            "best_step": _step_of(trainer.state.best_model_checkpoint), "steps": trainer.state.global_step,
+            "total_steps_planned": trainer.state.max_steps, "epochs": trainer.state.epoch, "stopped": stopped,
+            "skipped_nonfinite_steps": guard.skipped, "trainable_params": trainable, "total_params": total,
+            "peak_vram_gb": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
+            "train_time_s": round(time.monotonic() - started, 1), "time_budget_s": config.time_budget_s,
+            "tokens_seen": tokens_seen, "processes": world,
+            "rank_weight_checksums": checksums,  # one per process: equal when the replicas agree
+            "data_hash": prep.data_hash, "n_train": len(train_set), "n_validation": len(eval_set),
+        }
+        (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+        (out / "run_state.json").write_text(json.dumps({"data_hash": prep.data_hash, "builder": config.builder,
+                                                        "stopped": stopped}))
+        log.info("training done: %s", json.dumps(summary))
+    state.wait_for_everyone()
+    if stopped.startswith("non-finite"):
+        raise NonFiniteTrainingError(stopped)
     return out
+
+
+def _rank_checksums(model, world: int) -> list[float]:
+    """A float64 sum over the trainable weights, from every process (DDP replicas must agree)."""
+    return _gathered(float(sum(p.detach().double().abs().sum() for p in model.parameters() if p.requires_grad)), world)
+
+
+def _gathered(value, world: int) -> list:
+    """`value` from every process, in rank order."""
+    if world == 1:
+        return [value]
+    import torch.distributed as dist
+
+    out: list = [None] * world
+    dist.all_gather_object(out, value)
+    return out
+
+
+def _finished(out: Path) -> str | None:
+    """How the run in `out` ended, when it ended for good (not stopped by its time budget)."""
+    marker = out / "run_state.json"
+    stopped = json.loads(marker.read_text()).get("stopped") if marker.is_file() else None
+    return stopped if stopped and not stopped.startswith(_RESUMABLE_STOP) else None
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    if not checkpoint:
+        return None
+    try:
+        return int(Path(checkpoint).name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _early_stop_reason(trainer, config: TrainConfig) -> str | None:
+    state = trainer.state
+    if state.global_step < state.max_steps and not trainer.stop_reason:
+        return f"early stop: no better val exec acc in {config.patience} evaluations"
+    return None

@@ -22,7 +22,7 @@ def _requests(max_tokens=10, stop=None):
 
 
 def test_registry_knows_builtins_and_rejects_unknown():
-    with pytest.raises(ValueError, match="unknown backend 'no-such-backend'; known: llama-cpp, openai, transformers"):
+    with pytest.raises(ValueError, match="unknown backend 'no-such-backend'; known: llama-cpp, openai, transformers, vllm"):
         get_backend("no-such-backend")
 
 

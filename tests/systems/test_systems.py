@@ -23,7 +23,7 @@ def _task(demo, i=0):
 
 
 def test_unknown_system_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"unknown system 'no-such-system'; known: (.*, )?few-shot, finetuned, (.*, )?oracle, rag, vote, zero-shot"):
+    with pytest.raises(ValueError, match=r"unknown system 'no-such-system'; known: (.*, )?few-shot, finetuned, (.*, )?oracle, rag, self-consistency, vote, zero-shot"):
         get_system("no-such-system")
 
 

@@ -1,4 +1,4 @@
-"""Training data preparation and the trainer's numerical guard (tiny model, demo data, CPU)."""
+"""Training data preparation, the loss and the numerical guard (tiny model, demo data, CPU)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from t2s_bench.datasets import Example, load_dataset  # noqa: E402
+from t2s_bench.training.builders import build_model  # noqa: E402
+from t2s_bench.training.config import TrainConfig  # noqa: E402
 from t2s_bench.training.data import IGNORE_INDEX, PrepSettings, end_of_turn_id, prepare_training_data  # noqa: E402
 from t2s_bench.training.guard import (  # noqa: E402
     NonFiniteGuard,
@@ -17,7 +19,7 @@ from t2s_bench.training.guard import (  # noqa: E402
     optimizer_step,
     sft_loss_sum,
 )
-from t2s_bench.training.trainer import TrainConfig, build_model, collate  # noqa: E402
+from t2s_bench.training.trainer import SQLCollator, sql_loss_sum  # noqa: E402
 
 TRAIN_DBS, VAL_DBS = ["school", "store"], ["flights"]
 
@@ -125,7 +127,8 @@ def _batch(prepared, n=2, pad_id=0, all_masked=False):
     if all_masked:  # what truncating an over-long example at max_length leaves: no SQL token
         for r in recs:
             r["labels"] = [IGNORE_INDEX] * len(r["labels"])
-    return collate(recs, pad_id, torch.device("cpu"))
+    batch = SQLCollator(pad_id, padding_free=False)(recs)
+    return {k: batch[k] for k in ("input_ids", "attention_mask", "labels")}
 
 
 def test_all_masked_labels_give_nan_with_mean_reduction_but_not_here(lora_model, prepared):
@@ -200,6 +203,25 @@ def test_loss_matches_the_models_own_loss(lora_model, prepared):
     assert n > 0 and abs(float(ours) / n - float(ref)) < 1e-4
 
 
+def test_padding_free_and_padded_batches_give_the_same_sql_loss(lora_model, prepared):
+    """One row of concatenated examples (position_ids restarting) = padded rows: the attention stays inside
+    each example, and the LM head at the marked positions sees exactly the SQL tokens."""
+    recs = [dict(r) for r in prepared.train.select(range(4))]
+    packed = SQLCollator(0, padding_free=True)(recs)
+    padded = SQLCollator(0, padding_free=False)(recs)
+    assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed
+    assert packed["n_tokens"] == padded["n_tokens"] == packed["input_ids"].shape[1]
+    n_sql = sum(sum(1 for x in r["labels"][1:] if x != IGNORE_INDEX) for r in recs)
+    assert int((packed["targets"] != IGNORE_INDEX).sum()) == int((padded["targets"] != IGNORE_INDEX).sum()) == n_sql
+    assert packed["keep_positions"].numel() == n_sql  # the LM head runs on SQL positions only
+    with torch.no_grad():
+        a, _, _ = sql_loss_sum(lora_model, packed)
+        b, _, _ = sql_loss_sum(lora_model, padded)
+        reference, n = sft_loss_sum(lora_model, padded["input_ids"], padded["attention_mask"], padded["labels"])
+    assert n == n_sql
+    assert abs(float(a) - float(b)) < 1e-3 * float(b) and abs(float(b) - float(reference)) < 1e-3 * float(b)
+
+
 def test_qlora_without_cuda_is_a_clear_error(tiny_model, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("CUDA present: the CPU error path does not apply")
@@ -208,116 +230,18 @@ def test_qlora_without_cuda_is_a_clear_error(tiny_model, tmp_path):
         build_model(cfg, torch.device("cpu"))
 
 
-def test_config_rejects_unknown_options():
+def test_config_rejects_unknown_options_and_builders():
     with pytest.raises(ValueError, match="unknown training option"):
         TrainConfig.from_dict({"base": "x", "out": "y", "learning_rate": 1})
-
-
-# ---------------------------------------------------------------- time budget and resume
-
-
-def _tiny_config(tiny_model, root, **overrides):
-    values = dict(
-        base=str(tiny_model.hf_dir), out=str(root / "adapter"), builder="lora", train="demo", val="demo",
-        train_db_ids=TRAIN_DBS, val_db_ids=VAL_DBS, val_size=2, schema_formats=("compact",), max_steps=3,
-        batch_size=4, grad_accum=1, eval_every=0, eval_at_start=False, lr=1e-3, max_new_tokens=8, gen_batch_size=2,
-        exec_workers=1, log_every=1, data_cache=str(root / "prep"),
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
-
-
-def test_a_run_stopped_by_its_time_budget_resumes_with_the_budget_given_now(tiny_model, tmp_path):
-    import json
-
-    from t2s_bench.training import train
-
-    config = _tiny_config(tiny_model, tmp_path, time_budget_s=1e-6)  # stops after the first step
-    out = train(config)
-    first = json.loads((out / "train_summary.json").read_text())
-    assert first["steps"] == 1 and first["stopped"].startswith("time budget of 0s")
-    config.time_budget_s = 3600.0  # the rerun's (larger) budget is the one that counts
-    train(config)
-    second = json.loads((out / "train_summary.json").read_text())
-    assert second["steps"] == 3 and second["stopped"] == "completed" and second["time_budget_s"] == 3600.0
-    assert second["train_time_all_calls_s"] >= second["train_time_s"] > 0
-    config.time_budget_s = 1e-6  # a completed run stays completed; it does not train again
-    train(config)
-    assert json.loads((out / "train_summary.json").read_text())["steps"] == 3
-    config.resume = False  # --no-resume: from step 0 again, under the budget given now
-    train(config)
-    assert json.loads((out / "train_summary.json").read_text())["steps"] == 1
-
-
-def test_full_run_accepts_no_resume_and_keeps_a_folder_per_builder(tmp_path):
-    from t2s_bench.training.full_run import build_parser, train_config
-
-    args = build_parser().parse_args(["--base", "b", "--spider-dir", "s", "--out", "o", "--no-resume",
-                                      "--max-steps", "150", "--builder", "qlora", "--no-initial-eval"])
-    config = train_config(args, "b", tmp_path, 500.0)
-    assert config.resume is False and config.max_steps == 150 and config.eval_at_start is False
-    assert config.out == str(tmp_path / "adapter-qlora") and config.time_budget_s == 500.0
-    lora = train_config(build_parser().parse_args(["--base", "b", "--spider-dir", "s", "--out", "o"]), "b",
-                        tmp_path, 5.0)
-    assert lora.resume is True and lora.out == str(tmp_path / "adapter") and lora.time_budget_s == 10.0
-
-
-# ---------------------------------------------------------------- NaN probe
-
-
-@pytest.mark.slow  # about 60 s on 2 shared CPU cores: eight replays of the step, every module hooked
-def test_nan_probe_finds_an_injected_nan_gradient_at_padded_positions(tiny_model, tmp_path):
-    """A forward hook makes layer 1's input-norm gradient NaN at padded positions only (the loss stays
-    finite, as in the H100 run): the trainer skips that step, the probe replays it and must name the module,
-    the padded positions, and see that the step is finite one example at a time (no padding)."""
-    from t2s_bench.training.nan_probe import probe
-
-    target = "layers.1.input_layernorm"
-    pad = {}
-
-    def inject(model):
-        decoder = model.get_base_model().model
-        decoder.register_forward_pre_hook(
-            lambda m, args, kwargs: pad.update(mask=kwargs["attention_mask"]), with_kwargs=True)
-        norm = dict(model.named_modules())[next(n for n, _ in model.named_modules() if n.endswith(target))]
-
-        def poison(module, args, output):
-            padded = (pad["mask"] == 0).unsqueeze(-1)
-            if padded.any():
-                output.register_hook(lambda g: g.masked_fill(padded, float("nan")))
-            return output
-        norm.register_forward_hook(poison)
-
-    config = _tiny_config(tiny_model, tmp_path, max_steps=4, lora_dropout=0.0)
-    report = probe(config, max_steps=4, on_model=inject)
-    assert report["first_nonfinite_step"] == report["analysed_step"] == 1
-    assert any(m["padded_positions"] for m in report["step"]["padding"])
-    v = report["variants"]
-    assert v["bf16_sdpa"]["finite"] is False and math.isfinite(v["bf16_sdpa"]["loss"])
-    assert v["bf16_sdpa"]["n_nonfinite_param_grads"] > 0
-    first = v["bf16_sdpa"]["hooks"]["first_nonfinite"]
-    assert first["module"].endswith(target) and first["where"] == "grad_input"
-    assert first["positions"]["only_padded_positions"] is True and first["positions"]["n_bad_at_padded"] > 0
-    assert v["bf16_sdpa_one_example_at_a_time"]["finite"] is True
-    assert v["fp32_eager"]["finite"] is False  # the injected fault does not depend on dtype or attention
-    assert "no padding removes it: padded (batched) inputs" in report["verdict"]
-    assert "non-finite only at padded positions" in report["verdict"]
-
-
-@pytest.mark.slow
-def test_nan_probe_reports_a_finite_replay_when_nothing_goes_wrong(tiny_model, tmp_path):
-    from t2s_bench.training.nan_probe import probe
-
-    report = probe(_tiny_config(tiny_model, tmp_path, max_steps=4), max_steps=2)
-    assert report["first_nonfinite_step"] is None and report["analysed_step"] == 2
-    assert all(v.get("finite", True) for v in report["variants"].values())
-    assert "not reproduced" in report["verdict"][0]
+    with pytest.raises(ValueError, match="builder must be one of"):
+        TrainConfig(base="x", out="y", builder="prefix").validate()
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        TrainConfig.from_dict({"base": "x", "out": "y", "augment": "backtranslation"}).validate()
+    assert TrainConfig.from_dict({"base": "x", "out": "y", "augment": "spider-syn"}).augment == ("spider-syn",)
 
 
 def test_attention_kernel_restriction_is_validated_and_a_no_op_on_cpu():
-    import torch
-
-    from t2s_bench.training.trainer import TrainConfig, attention_kernels
+    from t2s_bench.training.builders import attention_kernels
 
     assert TrainConfig(base="x", out="y").sdpa_kernels == ("efficient", "math")
     with attention_kernels(("efficient", "math"), torch.device("cpu")):
@@ -327,3 +251,15 @@ def test_attention_kernel_restriction_is_validated_and_a_no_op_on_cpu():
         attention_kernels(("fastest",), torch.device("cpu"))
     cfg = TrainConfig.from_dict({"base": "x", "out": "y", "sdpa_kernels": ["math"]})
     assert cfg.sdpa_kernels == ("math",)
+
+
+def test_schema_options_reach_the_training_prompt(demo, tokenizer, tmp_path):
+    """The seam to the systems' schema options: sample rows shown at inference are shown in training too."""
+    plain = prepare_training_data(demo, demo, tokenizer, PrepSettings(schema_formats=("compact",)),
+                                  cache_root=tmp_path, train_db_ids=TRAIN_DBS, val_db_ids=VAL_DBS)
+    rows = prepare_training_data(
+        demo, demo, tokenizer,
+        PrepSettings(schema_formats=("compact",), schema_options=PrepSettings.options_tuple({"sample_rows": 2})),
+        cache_root=tmp_path, train_db_ids=TRAIN_DBS, val_db_ids=VAL_DBS)
+    assert rows.data_hash != plain.data_hash
+    assert all(len(b) > len(a) for a, b in zip(plain.train["input_ids"][:5], rows.train["input_ids"][:5]))

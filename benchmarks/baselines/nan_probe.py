@@ -11,20 +11,17 @@ from the same weights and RNG state (a skipped step changes neither weights nor 
 - the same step with the base in float32 (LoRA state identical), with eager attention, with the
   SDPA math or memory-efficient kernel only, without dropout, and one example at a time (no padding).
 
-    python -m t2s_bench.training.nan_probe --base /root/m/model.gguf --spider-dir /root/spider/spider \
-        --work /root/t2s --out $OUT --expect results/finetune-qwen2.5-coder-0.5b-lora/nonfinite_steps.jsonl
-
-Writes $OUT/nan_probe.json (and logs to stdout).
+The probe of the hand-written loop kept for reference (benchmarks/baselines/legacy_trainer.py); it found
+the NaN gradients of results/nan-probe/, whose fix (the SDPA kernel restriction) the Trainer-based
+training keeps. `probe(config, max_steps=...)` returns the report.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
-from pathlib import Path
 
 log = logging.getLogger("t2s_bench.nan_probe")
 
@@ -298,7 +295,7 @@ def probe(config, *, max_steps: int, expected: dict | None = None, on_model=None
     """Train as `train` does until the guard skips a step (or `max_steps`), then analyse that step.
 
     `on_model(model)` runs once before the first step (tests use it to inject a fault)."""
-    from t2s_bench.training.trainer import train
+    from baselines.legacy_trainer import train  # benchmarks/ on sys.path
 
     report: dict = {"max_steps": max_steps}
     seen: dict = {}
@@ -345,35 +342,3 @@ def probe(config, *, max_steps: int, expected: dict | None = None, on_model=None
     if "variants" not in report:
         report["note"] = "training ended before the probe could analyse a step"
     return report
-
-
-def main(argv=None) -> int:
-    from t2s_bench.training.full_run import build_parser, prepare_work, train_config
-
-    p = build_parser()
-    p.description = __doc__
-    p.add_argument("--probe-max-steps", type=int, default=120,
-                   help="analyse the last step anyway if no step was skipped by then")
-    p.add_argument("--expect", help="nonfinite_steps.jsonl of the run to reproduce (its first line is compared)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    work, out = Path(args.work), Path(args.out)
-    started = time.monotonic()
-    base = prepare_work(args, work, out)
-
-    expected = None
-    if args.expect:
-        expected = json.loads(Path(args.expect).read_text().splitlines()[0])
-    args.no_resume, args.no_initial_eval = True, True  # a fresh replay; the base-model evaluation uses no RNG
-    args.eval_every = 0  # no evaluation before the step of interest
-    config = train_config(args, base, work, 10**9)  # the trainer's prepared data under --work is reused
-    config.out = str(work / "probe" / "adapter")
-    report = probe(config, max_steps=args.probe_max_steps, expected=expected)
-    report["total_s"] = round(time.monotonic() - started, 1)
-    (out / "nan_probe.json").write_text(json.dumps(report, indent=1, default=str))
-    log.info("verdict: %s", json.dumps(report.get("verdict"), indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,263 @@
+"""Generation strategies of the transformers backend: rows of token ids in, generated tokens out.
+
+A *row* is one answer to produce: a prompt's token ids plus its sampling settings (a request with
+n answers is n rows). Every strategy returns, per row, the generated token ids and the log-probability
+of each. Greedy rows give the same tokens in every strategy, up to near-ties that a different batch
+shape or attention kernel can flip in bf16.
+
+- `padded`: `model.generate` over left-padded batches of rows sorted by prompt length (the
+  original path; each step runs the model eagerly, tens of small kernels per layer).
+- `static`: the same batches through a static KV cache and `torch.compile(mode="reduce-overhead")`
+  (transformers' `cache_implementation="static"` + `compile_config`): each decode step replays one
+  CUDA graph. Batches of a call are made equal in size (dummy rows fill the last) and the cache length
+  is rounded up, so one graph serves the whole call. The "all rows finished?" check is read one step
+  late (transformers' `DeferredStopCheck`, which it enables on Apple GPUs only), so the host queues the
+  next step while the GPU runs this one instead of waiting at every step.
+- `continuous`: transformers' continuous batching (`generate_batch`, paged attention): finished rows
+  leave the batch at once and new ones join; prompt blocks shared by questions on the same database
+  (system prompt + schema) are computed once (`allow_block_sharing`, blocks of `block_size` tokens).
+
+Sampling (`padded`, `static`) happens in `RowSampler`, per row and seeded per row, so a sampled
+answer does not depend on which other rows share its batch (up to numerics); it draws from the top-p
+nucleus within the SAMPLE_TOP_K most probable tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("padded", "static", "continuous")
+# sampling draws from the nucleus within the most probable SAMPLE_TOP_K tokens: exact whenever those hold
+# top_p of the probability (at the temperatures used for SQL, always), and a top-k sort is far cheaper
+# on the GPU than sorting the 152k-token vocabulary of every row at every step
+SAMPLE_TOP_K = 1024
+_MASK32 = 0xFFFFFFFF
+
+
+@dataclass
+class Row:
+    tokens: list[int]
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class RowOutput:
+    tokens: list[int]  # generated ids, the end token included when one was produced
+    logprobs: list[float] = field(default_factory=list)
+
+
+def _hash32(x):
+    """A 32-bit integer mix (x in [0, 2^32), int64 tensor; every product stays below 2^63)."""
+    x = ((x >> 16) ^ x) * 0x45D9F3B & _MASK32
+    x = ((x >> 16) ^ x) * 0x45D9F3B & _MASK32
+    return (x >> 16) ^ x
+
+
+def row_uniform(seeds, step: int):
+    """One uniform number in (0, 1) per row, a function of (row seed, step) only: hand-written because
+    torch's generators are per device and per call, not per row."""
+    import torch
+
+    x = _hash32((seeds & _MASK32) ^ ((step * 0x9E3779B1 + 0x7F4A7C15) & _MASK32))
+    x = _hash32(x ^ 0x5BD1E995)
+    return ((x >> 8).to(torch.float32) + 0.5) / float(1 << 24)
+
+
+class RowSampler:
+    """A logits processor that chooses each row's next token itself: the argmax for greedy rows,
+    seeded nucleus sampling (inverse CDF over the top-p tokens, one uniform per row and step) for
+    the others. It records the chosen token's log-probability (log-softmax of the scores it receives)
+    on the device, read once at the end. With sampled rows it returns scores where only the chosen
+    token is finite, so `generate`'s own greedy pick takes it; with greedy rows only, the scores pass
+    through unchanged."""
+
+    def __init__(self, rows: list[Row], device) -> None:
+        import torch
+
+        self.temperature = torch.tensor([r.temperature for r in rows], dtype=torch.float32, device=device)
+        self.top_p = torch.tensor([r.top_p for r in rows], dtype=torch.float32, device=device)
+        self.seeds = torch.tensor([r.seed for r in rows], dtype=torch.int64, device=device)
+        self.any_sampled = any(r.temperature > 0 for r in rows)
+        self.step = 0
+        self.logprobs: list = []
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        scores = scores.float()
+        greedy = scores.argmax(dim=-1)
+        chosen = torch.where(self.temperature > 0, self._sample(scores), greedy) if self.any_sampled else greedy
+        logz = torch.logsumexp(scores, dim=-1)
+        self.logprobs.append(scores.gather(1, chosen[:, None])[:, 0] - logz)
+        self.step += 1
+        if not self.any_sampled:
+            return scores
+        out = torch.full_like(scores, -math.inf)
+        return out.scatter_(1, chosen[:, None], 0.0)
+
+    def _sample(self, scores):
+        import torch
+
+        scaled = scores / self.temperature.clamp_min(1e-5)[:, None]
+        top, order = scaled.topk(min(SAMPLE_TOP_K, scores.shape[-1]), dim=-1)  # sorted, most probable first
+        sorted_p = torch.exp(top - torch.logsumexp(scaled, dim=-1, keepdim=True))
+        before = sorted_p.cumsum(dim=-1) - sorted_p
+        sorted_p = sorted_p * (before < self.top_p[:, None])  # the nucleus (the top token always stays)
+        cum = sorted_p.cumsum(dim=-1)
+        target = row_uniform(self.seeds, self.step) * cum[:, -1]
+        pos = (cum < target[:, None]).sum(dim=-1).clamp_max(order.shape[-1] - 1)
+        return order.gather(1, pos[:, None])[:, 0]
+
+    def values(self) -> list[list[float]]:
+        import torch
+
+        return torch.stack(self.logprobs, dim=1).tolist() if self.logprobs else []
+
+
+@dataclass
+class GenerateSettings:
+    """What the strategies share: the stop ids, the pad id, and the tokenizer (for stop strings)."""
+
+    stop_ids: list[int]
+    pad_id: int
+    tokenizer: object
+    compile: bool = True  # static: torch.compile the decode step (CUDA only unless forced)
+    compile_mode: str = "reduce-overhead"
+    cache_len_multiple: int = 256  # static: the cache length is rounded up to this
+    batch_multiple: int = 32  # static: batches are padded with dummy rows to a multiple of this
+    cb_options: dict = field(default_factory=dict)  # continuous: ContinuousBatchingConfig fields
+    defer_stop_check: bool = True  # static: read the stop flag one step late (no host sync per step)
+
+
+@contextmanager
+def deferred_stop_check():
+    """Let `generate` defer its stop check on every device, for the duration of the block.
+
+    transformers (5.x) enables `DeferredStopCheck` on "mps" only ("we should enable it for cuda if we
+    observe perf gains"); it already pins its host flags on CUDA, waits on device events and undoes the
+    one extra step it runs. Not on the CPU (no events); without the class (other versions), nothing changes."""
+    from transformers.generation import utils
+
+    cls = getattr(utils, "DeferredStopCheck", None)
+    if cls is None:
+        yield
+        return
+    original = cls.__dict__["is_supported"]
+
+    def is_supported(device, cache, cache_is_returned, is_assistant) -> bool:
+        if device.type == "cpu":  # it waits on device events, which the CPU has none of
+            return original.__func__(device, cache, cache_is_returned, is_assistant)
+        return not is_assistant and (cache is None or cache.is_croppable or not cache_is_returned)
+
+    cls.is_supported = staticmethod(is_supported)
+    try:
+        yield
+    finally:
+        cls.is_supported = original
+
+
+def _trim(row: list[int], stop_ids: list[int]) -> list[int]:
+    """Generated ids up to and including the first end token (the padding after it dropped)."""
+    n = next((k for k, t in enumerate(row) if t in stop_ids), None)
+    return row if n is None else row[: n + 1]
+
+
+def generate_padded(model, rows: list[Row], max_new: int, stop: list[str], s: GenerateSettings,
+                    static: bool = False) -> list[RowOutput]:
+    """One `model.generate` call over left-padded rows (static: through a static, compiled cache)."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    device = model.device
+    real = len(rows)
+    multiple = min(s.batch_multiple, 1 << (real - 1).bit_length())  # small batches: the next power of two
+    if static and real % multiple:  # one batch shape per call: one CUDA graph
+        rows = rows + [rows[-1]] * (multiple - real % multiple)
+    width = max(len(r.tokens) for r in rows)
+    input_ids = torch.tensor([[s.pad_id] * (width - len(r.tokens)) + r.tokens for r in rows], device=device)
+    attention = torch.tensor([[0] * (width - len(r.tokens)) + [1] * len(r.tokens) for r in rows], device=device)
+    sampler = RowSampler(rows, device)
+    kwargs: dict = {"stop_strings": stop, "tokenizer": s.tokenizer} if stop else {}
+    if static:
+        from transformers import CompileConfig
+
+        cache_len = -(-(width + max_new) // s.cache_len_multiple) * s.cache_len_multiple
+        compile_config = CompileConfig(mode=s.compile_mode, fullgraph=False)
+        compile_config._compile_all_devices = s.compile and device.type != "cuda" or None
+        kwargs |= {"cache_implementation": "static", "max_cache_len": cache_len,
+                   "compile_config": compile_config, "disable_compile": not s.compile}
+    defer = deferred_stop_check() if static and s.defer_stop_check else nullcontext()
+    with torch.inference_mode(), defer:
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention,
+            max_new_tokens=max_new,
+            do_sample=False,
+            num_beams=1,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=s.pad_id,
+            eos_token_id=s.stop_ids,
+            logits_processor=LogitsProcessorList([sampler]),
+            **kwargs,
+        )
+    logprobs = sampler.values() or [[] for _ in rows]
+    outputs = []
+    for generated, lp in zip(out[:real, width:].tolist(), logprobs):
+        tokens = _trim(generated, s.stop_ids)
+        outputs.append(RowOutput(tokens, lp[: len(tokens)]))
+    return outputs
+
+
+def generate_continuous(model, rows: list[Row], max_new: int, stop: list[str], s: GenerateSettings) -> list[RowOutput]:
+    """transformers' continuous batching over all rows at once. Greedy rows and each group of sampled
+    rows with the same (temperature, top_p) go in one `generate_batch` call; sampled groups are seeded
+    with their first row's seed (per call, not per row: the answers depend on the group)."""
+    from transformers import ContinuousBatchingConfig, GenerationConfig
+
+    if stop:
+        raise ValueError("the continuous strategy does not support stop strings; use padded or static")
+    groups: dict[tuple[float, float], list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault((r.temperature, r.top_p if r.temperature > 0 else 1.0), []).append(i)
+    outputs: list[RowOutput | None] = [None] * len(rows)
+    for (temperature, top_p), idx in groups.items():
+        sampled = temperature > 0
+        config = GenerationConfig(
+            max_new_tokens=max_new, do_sample=sampled, eos_token_id=s.stop_ids, pad_token_id=s.pad_id,
+            **({"temperature": temperature, "top_p": top_p, "top_k": 0} if sampled else
+               {"temperature": None, "top_p": None, "top_k": None}),
+        )
+        options = {"return_logprobs": True, **s.cb_options}
+        if sampled:
+            options["seed"] = rows[idx[0]].seed
+        on_gpu = model.device.type == "cuda"
+        if not on_gpu and "num_blocks" not in options:
+            # off the GPU the cache would be sized from the host's memory (seconds to allocate):
+            # size it for this workload instead
+            block = options.get("block_size", 256)
+            options["num_blocks"] = sum(-(-(len(rows[i].tokens) + max_new) // block) for i in idx) + 1
+            options.setdefault("max_batch_tokens", 2048)
+        results = model.generate_batch(
+            inputs=[rows[i].tokens for i in idx], generation_config=config,
+            continuous_batching_config=ContinuousBatchingConfig(**options), progress_bar=False,
+            warmup=on_gpu,  # the warm-up captures CUDA graphs
+        )
+        # generate_batch returns results in input order (request ids are assigned in that order)
+        done = list(results.values())
+        if len(done) != len(idx):
+            raise RuntimeError(f"continuous batching returned {len(done)} of {len(idx)} results")
+        for i, res in zip(idx, done):
+            if res.error:
+                raise RuntimeError(f"continuous batching: {res.error}")
+            tokens = _trim(list(res.generated_tokens), s.stop_ids)
+            outputs[i] = RowOutput(tokens, list(res.logprobs or [])[: len(tokens)])
+    return outputs  # type: ignore[return-value]

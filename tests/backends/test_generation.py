@@ -1,0 +1,224 @@
+"""Generation strategies, sampling (n, temperature, top-p, seed) and log-probabilities, on the tiny CPU model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from t2s_bench.backends import GenerationRequest, get_backend
+from t2s_bench.backends.base import expand_samples, merge_samples, sample_seed
+from t2s_bench.backends.hf_generation import Row, RowSampler
+from t2s_bench.backends.sampling import TokenChooser
+
+QUESTIONS = ["How many singers are there?", "List the names of singers older than 30 ordered by age.",
+             "Which country has the most singers?", "Show the concerts held in 2014."]
+
+
+def _requests(max_tokens=8, **kw):
+    # prompts of different lengths: left padding differs between batches
+    return [GenerationRequest([{"role": "system", "content": "Schema: CREATE TABLE singer (id int, name text)" + " x" * i},
+                               {"role": "user", "content": q}], max_tokens, **kw) for i, q in enumerate(QUESTIONS)]
+
+
+@pytest.fixture(scope="module")
+def hf(tiny_model):
+    return get_backend("transformers", model=tiny_model.hf_dir, batch_size=3, generation="padded")
+
+
+def _with(backend, generation, **attrs):
+    backend.generation = generation
+    for k, v in attrs.items():
+        setattr(backend, k, v)
+    return backend
+
+
+# ---------------------------------------------------------------- request contract
+
+
+def test_request_validation_and_sample_fanout():
+    with pytest.raises(ValueError, match="temperature > 0"):
+        GenerationRequest([], n=2)
+    with pytest.raises(ValueError, match="top_p"):
+        GenerationRequest([], temperature=0.5, top_p=0.0)
+    reqs = [GenerationRequest([{"role": "user", "content": "a"}]),
+            GenerationRequest([{"role": "user", "content": "b"}], n=3, temperature=0.7, seed=11)]
+    flat, owners = expand_samples(reqs, default_seed=5)
+    assert owners == [0, 1, 1, 1]
+    assert [r.seed for r in flat] == [None] + [sample_seed(11, k) for k in range(3)]
+    assert all(r.n == 1 for r in flat)
+
+
+# ---------------------------------------------------------------- strategies agree on greedy output
+
+
+def test_strategies_give_the_same_greedy_answers(hf):
+    reqs = _requests()
+    base = hf.generate(reqs)
+    assert all(len(g.token_logprobs) == g.completion_tokens > 0 for g in base)
+    for strategy in ("static", "continuous"):
+        got = _with(hf, strategy, compile=False).generate(reqs)
+        assert [g.text for g in got] == [g.text for g in base], strategy
+        assert [g.completion_tokens for g in got] == [g.completion_tokens for g in base]
+        if strategy == "static":  # continuous batching reports its own (processed) log-probabilities
+            np.testing.assert_allclose(sum((g.token_logprobs for g in got), []),
+                                       sum((g.token_logprobs for g in base), []), atol=1e-4)
+    _with(hf, "padded")
+    assert "generation" not in hf.config()["params"]  # today's identity kept
+    assert _with(hf, "static").config()["params"]["generation"] == "static"
+    _with(hf, "padded")
+
+
+def test_greedy_logprobs_are_the_models_log_softmax(hf):
+    import torch
+
+    from t2s_bench.backends.hf_generation import generate_padded
+
+    prompt = hf._encode(_requests()[0].messages)
+    (out,) = generate_padded(hf.model, [Row(prompt)], 6, [], hf._settings)
+    (gen,) = hf.generate(_requests(max_tokens=6)[:1])
+    tokens = out.tokens
+    ids = torch.tensor([prompt + tokens])
+    with torch.no_grad():
+        logp = torch.log_softmax(hf.model(ids).logits[0].float(), dim=-1)
+    want = [logp[len(prompt) - 1 + k, t].item() for k, t in enumerate(tokens)]
+    chosen_is_argmax = [logp[len(prompt) - 1 + k].argmax().item() == t for k, t in enumerate(tokens)]
+    assert all(chosen_is_argmax)
+    np.testing.assert_allclose(out.logprobs, want, atol=1e-4)
+    np.testing.assert_allclose(gen.token_logprobs, want[: gen.completion_tokens], atol=1e-4)
+
+
+# ---------------------------------------------------------------- sampling
+
+
+@pytest.mark.parametrize("strategy", ["padded", "static"])
+def test_sampling_is_seeded_per_request_not_per_batch(hf, strategy):
+    _with(hf, strategy, compile=False)
+    try:
+        one = GenerationRequest(_requests()[1].messages, 10, n=3, temperature=1.0, seed=7)
+        alone = hf.generate([one])[0]
+        in_batch = hf.generate([*_requests(), one])[-1]  # other prompts, other padding, other batch
+        assert [a.text for a in alone.answers] == [a.text for a in in_batch.answers]
+        assert len(alone.answers) == 3 and len({a.text for a in alone.answers}) == 3
+        assert alone.text == alone.answers[0].text
+        assert alone.completion_tokens == sum(a.completion_tokens for a in alone.answers)
+        assert all(len(a.token_logprobs) == a.completion_tokens and max(a.token_logprobs) <= 0 for a in alone.answers)
+        other = hf.generate([GenerationRequest(one.messages, 10, n=3, temperature=1.0, seed=8)])[0]
+        assert [a.text for a in other.answers] != [a.text for a in alone.answers]
+    finally:
+        _with(hf, "padded")
+
+
+def test_low_temperature_sampling_is_the_greedy_answer(hf):
+    reqs = _requests(max_tokens=6)
+    greedy = [g.text for g in hf.generate(reqs)]
+    cold = [g.text for g in hf.generate(_requests(max_tokens=6, temperature=1e-4, seed=3))]
+    assert cold == greedy
+
+
+def _frequencies(choose, n_draws: int, vocab: int) -> np.ndarray:
+    counts = np.zeros(vocab)
+    for seed in range(n_draws):
+        counts[choose(seed)] += 1
+    return counts / n_draws
+
+
+LOGITS = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -3.0], dtype=np.float32)
+
+
+def _nucleus(temperature: float, top_p: float) -> np.ndarray:
+    p = np.exp(LOGITS / temperature)
+    p /= p.sum()
+    order = np.argsort(-p)
+    keep = (np.cumsum(p[order]) - p[order]) < top_p
+    q = np.zeros_like(p)
+    q[order[keep]] = p[order[keep]]
+    return q / q.sum()
+
+
+@pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.5, 1.0), (1.0, 0.7)])
+def test_row_sampler_and_token_chooser_follow_the_nucleus_distribution(temperature, top_p):
+    import torch
+
+    want = _nucleus(temperature, top_p)
+    rows = [Row([0], temperature, top_p, seed) for seed in range(4000)]
+    sampler = RowSampler(rows, "cpu")
+    masked = sampler(None, torch.tensor(LOGITS).repeat(len(rows), 1))
+    picked = masked.argmax(dim=-1).numpy()
+    torch_freq = np.bincount(picked, minlength=len(LOGITS)) / len(rows)
+    np_freq = _frequencies(lambda s: TokenChooser(temperature, top_p, s)(LOGITS)[0], 4000, len(LOGITS))
+    for freq in (torch_freq, np_freq):
+        np.testing.assert_allclose(freq, want, atol=0.03)
+        assert freq[want == 0].sum() == 0  # nothing outside the nucleus
+    # the recorded log-probability is the untempered model's
+    lp = sampler.values()
+    log_z = math.log(np.exp(LOGITS.astype(np.float64)).sum())
+    assert [round(v[0], 4) for v in lp[:5]] == [round(float(LOGITS[t]) - log_z, 4) for t in picked[:5]]
+
+
+# ---------------------------------------------------------------- llama.cpp sampling
+
+
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_llama_cpp_samples_are_seeded(tiny_model, parallel):
+    pytest.importorskip("llama_cpp")
+    backend = get_backend("llama-cpp", model=tiny_model.gguf_path, n_ctx=512, n_threads=1, parallel=parallel)
+    try:
+        req = GenerationRequest(_requests()[0].messages, 8, n=3, temperature=1.0, seed=4)
+        first, second = backend.generate([req])[0], backend.generate([_requests()[2], req])[1]
+        assert [a.text for a in first.answers] == [a.text for a in second.answers]
+        assert len({a.text for a in first.answers}) == 3
+        assert all(len(a.token_logprobs) == a.completion_tokens for a in first.answers)
+        (greedy,) = backend.generate(_requests()[:1])
+        assert greedy.samples is None and greedy.token_logprobs and max(greedy.token_logprobs) <= 0
+    finally:
+        backend.close()
+
+
+def test_merge_samples_keeps_request_order():
+    from t2s_bench.backends.base import Generation
+
+    reqs = [GenerationRequest([], n=2, temperature=1.0), GenerationRequest([])]
+    flat, owners = expand_samples(reqs)
+    gens = [Generation(f"t{i}", 5, i + 1, 0.5) for i in range(len(flat))]
+    a, b = merge_samples(reqs, gens, owners)
+    assert [x.text for x in a.answers] == ["t0", "t1"] and a.completion_tokens == 3 and a.latency_s == 1.0
+    assert b.text == "t2" and b.samples is None
+
+
+@pytest.mark.gpu
+def test_static_compiled_strategy_matches_padded_on_cuda(tiny_model):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA (CUDA graphs)")
+    backend = get_backend("transformers", model=tiny_model.hf_dir, device="cuda", dtype="float32", batch_size=3)
+    reqs = _requests(max_tokens=12)
+    base = [g.text for g in _with(backend, "padded").generate(reqs)]
+    for _ in range(2):  # the second call replays the captured graph
+        assert [g.text for g in _with(backend, "static", compile=True).generate(reqs)] == base
+    sampled = GenerationRequest(reqs[0].messages, 8, n=2, temperature=1.0, seed=3)
+    assert [a.text for a in backend.generate([sampled])[0].answers] == \
+        [a.text for a in _with(backend, "padded").generate([sampled])[0].answers]
+
+
+# ---------------------------------------------------------------- vLLM (optional)
+
+
+@pytest.mark.gpu
+def test_vllm_backend_greedy_and_samples(tiny_model):
+    pytest.importorskip("vllm")
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("vLLM needs CUDA")
+    backend = get_backend("vllm", model=str(tiny_model.hf_dir), gpu_memory_utilization=0.3, max_context=1024)
+    try:
+        greedy = backend.generate(_requests())
+        assert all(g.error is None and len(g.token_logprobs) == g.completion_tokens for g in greedy)
+        req = GenerationRequest(_requests()[0].messages, 8, n=3, temperature=1.0, seed=1)
+        a, b = backend.generate([req])[0], backend.generate([req])[0]
+        assert len(a.answers) == 3 and [x.text for x in a.answers] == [x.text for x in b.answers]
+    finally:
+        backend.close()
