@@ -6,7 +6,8 @@ Zero-shot prompts (the `zero-shot` system's own, template v1.0) of the executabl
 settings). For each: questions/s and generated tokens/s (after a warm-up on the longest prompts, which
 also compiles the static path; the warm-up time is reported), and against `padded`: how many outputs and
 extracted SQL strings differ, and whether any execution verdict (the scorer's exec match) differs.
-Then `--samples N` answers per question with temperature/top-p (questions/s), and with `--vote` the
+Then `--samples N` answers per question with temperature/top-p through `--sample-strategy`, right after
+that strategy's greedy pass (questions/s), and with `--vote` the
 self-consistency accuracy (greedy + N samples, execution vote). A strategy that fails (OOM, compile
 error) is recorded and the others go on; the JSON is rewritten after each step, so a killed run keeps
 what it measured. `--budget-s` skips the steps left once the time is spent.
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-compile", action="store_true", help="static: no torch.compile (static cache only)")
     ap.add_argument("--no-defer-stop-check", action="store_true", help="static: check for finished rows at every step")
     ap.add_argument("--samples", type=int, default=8, help="answers per question in the sampling pass (0: none)")
-    ap.add_argument("--sample-strategy", help="strategy of the sampling pass (default: the fastest greedy one)")
+    ap.add_argument("--sample-strategy", help="strategy of the sampling pass, run right after its greedy pass "
+                                              "(default: static when measured, else the last one)")
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--top-p", type=float, default=0.95)
     ap.add_argument("--seed", type=int, default=0)
@@ -199,6 +201,7 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown strategies {sorted(unknown)}; choose from {STRATEGY_NAMES}")
     order = ["padded"] + [s for s in wanted if s != "padded"]
+    sample_strategy = args.sample_strategy or ("static" if "static" in order else order[-1])
     outputs: dict[str, dict] = {}
     for name in order:
         if time.perf_counter() - t_start > args.budget_s:
@@ -233,36 +236,14 @@ def main(argv=None) -> int:
         result["strategies"][name] = entry
         log.info("%s: %s", name, {k: v for k, v in entry.items() if k != "traceback"})
         save()
+        if args.samples > 0 and name == sample_strategy:  # right after its greedy pass: the same graphs
+            result["sampling"] = sampling_pass(args, backend, requests, tasks, data, outputs, sample_strategy,
+                                               batch_size, baseline_batch, t_start)
+            save()
 
-    if args.samples > 0:
-        measured = {n: o["seconds"] for n, o in outputs.items()}
-        strategy = args.sample_strategy or (min(measured, key=measured.get) if measured else "padded")
-        if strategy == "continuous-default":
-            strategy = "continuous"
-        entry = {"strategy": strategy, "samples": args.samples, "temperature": args.temperature, "top_p": args.top_p,
-                 "seed": args.seed}
-        if time.perf_counter() - t_start > args.budget_s:
-            entry["skipped"] = f"time budget of {args.budget_s}s spent"
-        else:
-            try:
-                from t2s_bench.backends.base import sample_seed
-
-                set_strategy(backend, strategy, batch_size, baseline_batch)
-                sampled = [GenerationRequest(r.messages, r.max_tokens, n=args.samples, temperature=args.temperature,
-                                             top_p=args.top_p, seed=sample_seed(args.seed, t.example.index))
-                           for r, t in zip(requests, tasks)]
-                gens, seconds = timed(backend, sampled)
-                entry |= rates(gens, seconds, len(sampled))
-                entry["answers"] = sum(len(g.answers) for g in gens)
-                entry["distinct_sql_per_question"] = round(
-                    sum(len({extract_sql(a.text) for a in g.answers}) for g in gens) / len(gens), 2)
-                if args.vote and strategy in outputs:
-                    entry["self_consistency"] = vote_accuracy(data, tasks, outputs[strategy], gens, args.workers)
-            except Exception as e:
-                log.exception("sampling failed")
-                entry |= {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-2000:]}
-                cuda_cleanup(backend)
-        result["sampling"] = entry
+    if args.samples > 0 and "sampling" not in result:  # its strategy was not among those run
+        result["sampling"] = sampling_pass(args, backend, requests, tasks, data, outputs, sample_strategy,
+                                           batch_size, baseline_batch, t_start)
         save()
 
     summary = {n: {k: e.get(k) for k in ("questions_per_s", "speedup_vs_padded", "execution_accuracy", "vs_padded", "error")
@@ -271,6 +252,35 @@ def main(argv=None) -> int:
                                                           if k != "traceback"}}, indent=1))
     print(f"-> {out}")
     return 0
+
+
+def sampling_pass(args, backend, requests, tasks, data, outputs, strategy, batch_size, baseline_batch, t_start) -> dict:
+    """N answers per question with temperature/top-p through `strategy`: questions/s, distinct answers,
+    and with --vote the self-consistency accuracy."""
+    from t2s_bench.backends.base import sample_seed
+    from t2s_bench.systems.extract import extract_sql
+
+    entry = {"strategy": strategy, "samples": args.samples, "temperature": args.temperature, "top_p": args.top_p,
+             "seed": args.seed}
+    if time.perf_counter() - t_start > args.budget_s:
+        return entry | {"skipped": f"time budget of {args.budget_s}s spent"}
+    try:
+        set_strategy(backend, strategy, batch_size, baseline_batch)
+        sampled = [GenerationRequest(r.messages, r.max_tokens, n=args.samples, temperature=args.temperature,
+                                     top_p=args.top_p, seed=sample_seed(args.seed, t.example.index))
+                   for r, t in zip(requests, tasks)]
+        gens, seconds = timed(backend, sampled)
+        entry |= rates(gens, seconds, len(sampled))
+        entry["answers"] = sum(len(g.answers) for g in gens)
+        entry["distinct_sql_per_question"] = round(
+            sum(len({extract_sql(a.text) for a in g.answers}) for g in gens) / len(gens), 2)
+        if args.vote and strategy in outputs:
+            entry["self_consistency"] = vote_accuracy(data, tasks, outputs[strategy], gens, args.workers)
+    except Exception as e:
+        log.exception("sampling failed")
+        entry |= {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-2000:]}
+        cuda_cleanup(backend)
+    return entry
 
 
 def vote_accuracy(data, tasks, greedy: dict, sampled, workers: int) -> dict:

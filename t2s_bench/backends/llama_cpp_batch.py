@@ -10,7 +10,8 @@ already loaded model holds a unified KV cache with `parallel + 1` sequences:
   (`llama_memory_seq_cp`: with a unified cache the copy shares the prefix cells, nothing is
   recomputed), then its remaining prompt tokens are evaluated;
 - all active sequences are decoded together, one `llama_decode` per step, greedily (argmax of the
-  logits) or, for an item with a temperature, by its own seeded sampler (`sampling.TokenChooser`), until each reaches an end-of-generation token, its `max_tokens` or a stop string.
+  logits) or, for an item with a temperature, by its own seeded sampler (`sampling.TokenChooser`),
+  until each reaches an end-of-generation token, its `max_tokens` or a stop string.
   A request waiting for a free sequence (or for KV room) joins as soon as one finishes: its prompt
   suffix is evaluated in the same `llama_decode` as the others' next tokens.
 

@@ -166,7 +166,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--log-every", dest="log_every", type=int)
     p.add_argument("--attn", dest="attn_implementation", choices=["sdpa", "flex_attention", "eager"])
     p.add_argument("--padding-free", dest="padding_free", action=argparse.BooleanOptionalAction,
-                   help="one row of concatenated examples per micro-batch (default) or padded batches")
+                   help="one row of concatenated examples per micro-batch, or padded length-grouped batches "
+                   "(default); with --padding-free prefer --attn flex_attention (block-sparse mask)")
     p.add_argument("--gradient-checkpointing", dest="gradient_checkpointing", action="store_true", default=None)
     p.add_argument("--no-initial-eval", dest="eval_at_start", action="store_false", default=None,
                    help="skip validating the base model before step 0")
@@ -175,7 +176,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fsdp", help="FSDP mode for full fine-tuning on several GPUs, e.g. 'full_shard auto_wrap'")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--report-to", dest="report_to", choices=["wandb", "mlflow", "tensorboard"],
-                   help="the Trainer's tracker integration (mlflow: ./<out>/mlruns unless MLFLOW_TRACKING_URI; "
+                   help="the Trainer's tracker integration (mlflow: <out>/mlflow.db unless MLFLOW_TRACKING_URI; "
                    "tensorboard: <out>/tensorboard; wandb: WANDB_MODE=offline without network)")
     p.add_argument("--no-resume", dest="no_resume", action="store_true", help="ignore a checkpoint in --out")
     p.set_defaults(func=_train)

@@ -48,8 +48,11 @@ class TrainConfig:
     lora_targets: tuple[str, ...] = LORA_TARGETS
     gradient_checkpointing: bool = False
     # padding-free batches: a micro-batch is one row of concatenated examples with position_ids restarting
-    # at each (DataCollatorWithFlattening); attention stays inside each example
-    padding_free: bool = True
+    # at each (DataCollatorWithFlattening); attention stays inside each example. Off by default: with SDPA
+    # the mask over the packed row is dense (quadratic in the row's length), and on the CPU padded,
+    # length-grouped batches measured 7x faster (benchmarks/bench_training.py); with flex_attention the
+    # mask is block-sparse: measure on the GPU (variants packed / packed-flex) before switching
+    padding_free: bool = False
     attn_implementation: str = "sdpa"  # sdpa | flex_attention | eager
     shuffle: bool = True  # False: examples in file order (the multi-process agreement test)
     # SDPA kernels allowed while training on CUDA. PyTorch's default choice on an H100 (bf16, padded

@@ -3,8 +3,10 @@
 - Loss: summed float32 cross-entropy over the SQL tokens only, divided by the accumulated batch's
   SQL-token count (the Trainer's `num_items_in_batch`, across processes). The LM head runs only at
   those positions (`logits_to_keep`, computed by the collator on the CPU: no host sync).
-- Batches: padding-free by default (one row of concatenated examples, `position_ids` restarting at
-  each; the attention mask keeps each example to itself), bf16 autocast on CUDA.
+- Batches: padded and grouped by length (default), or padding-free (one row of concatenated examples,
+  `position_ids` restarting at each; the attention mask keeps each example to itself); bf16 autocast
+  on CUDA. Host syncs: one read of loss and gradient norm per optimizer step (the guard), plus the one
+  transformers does per forward to detect packed rows.
 - Non-finite guard (`guard.NonFiniteGuard`): after clipping, one host read of the step's loss and
   gradient norm; a non-finite step drops the gradients (weights and optimizer state untouched), is
   logged to `nonfinite_steps.jsonl`, and training stops after N in a row.
@@ -394,7 +396,8 @@ def _tracker_locations(out: Path) -> None:
     import os
 
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tensorboard"))
-    os.environ.setdefault("MLFLOW_TRACKING_URI", (out / "mlruns").resolve().as_uri())
+    # a local SQLite store (MLflow 3 keeps the ./mlruns file store only behind MLFLOW_ALLOW_FILE_STORE)
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(out / 'mlflow.db').resolve()}")
     os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", "t2s-bench")
     os.environ.setdefault("WANDB_DIR", str(out))
     os.environ.setdefault("WANDB_PROJECT", "t2s-bench")

@@ -29,7 +29,7 @@ def _config(tiny_model, root, out, batch_size) -> str:
     return str(path)
 
 
-@pytest.mark.slow  # two processes importing torch + transformers, then a one-process reference: ~1-2 min
+# about 25 s on 2 idle cores (two processes importing torch + transformers, then a one-process reference)
 def test_two_gloo_processes_agree_with_each_other_and_with_one_process(tiny_model, tmp_path):
     from safetensors.torch import load_file
 

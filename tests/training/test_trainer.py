@@ -119,7 +119,6 @@ def test_guard_skips_non_finite_steps_and_stops_after_n_in_a_row(tiny_model, tmp
     assert s["steps"] == 2 and s["skipped_nonfinite_steps"] == 2 and s["stopped"].startswith("non-finite")
 
 
-@pytest.mark.slow
 def test_early_stopping_on_validation_execution_accuracy(tiny_model, tmp_path):
     # lr 0: the accuracy never improves, so the run stops `patience` evaluations after the first
     out = train(tiny_config(tiny_model, tmp_path, max_steps=8, eval_every=1, lr=0.0, patience=1))
@@ -127,7 +126,6 @@ def test_early_stopping_on_validation_execution_accuracy(tiny_model, tmp_path):
     assert s["stopped"].startswith("early stop") and s["steps"] == 2
 
 
-@pytest.mark.slow
 def test_full_fine_tuning_writes_a_model_folder_the_harness_loads(tiny_model, tmp_path):
     import t2s_bench as t
 
@@ -141,7 +139,6 @@ def test_full_fine_tuning_writes_a_model_folder_the_harness_loads(tiny_model, tm
     assert len(run.records) == 2
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("tracker", ["tensorboard", "mlflow", "wandb"])
 def test_report_to_writes_the_trackers_own_files(tiny_model, tmp_path, monkeypatch, tracker):
     pytest.importorskip({"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}[tracker])
@@ -162,7 +159,7 @@ def test_report_to_writes_the_trackers_own_files(tiny_model, tmp_path, monkeypat
     elif tracker == "mlflow":
         import mlflow
 
-        client = mlflow.tracking.MlflowClient(tracking_uri=(out / "mlruns").resolve().as_uri())
+        client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{(out / 'mlflow.db').resolve()}")
         exp = client.get_experiment_by_name("t2s-bench")
         run = client.search_runs([exp.experiment_id])[0]
         assert len(client.get_metric_history(run.info.run_id, "loss")) == 2
@@ -180,12 +177,12 @@ def test_cli_flags_map_onto_the_config():
     add_parser(parser.add_subparsers())
     args = parser.parse_args(["train", "--base", "b", "--out", "o", "--augment", "spider-syn", "--schema-option",
                               "schema=pruned", "--schema-option", "values=true", "--schema-option", "sample_rows=3",
-                              "--no-padding-free", "--attn", "flex_attention", "--sdpa-kernels", "default",
+                              "--padding-free", "--attn", "flex_attention", "--sdpa-kernels", "default",
                               "--report-to", "mlflow", "--builder", "full"])
     config = config_from_args(args)
     assert config.builder == "full" and config.val == "held-out" and config.augment == ("spider-syn",)
     assert config.schema_options == {"schema": "pruned", "values": True, "sample_rows": 3}
-    assert config.padding_free is False and config.attn_implementation == "flex_attention"
+    assert config.padding_free is True and config.attn_implementation == "flex_attention"
     assert config.sdpa_kernels is None and config.report_to == "mlflow"
     default = config_from_args(parser.parse_args(["train", "--base", "b", "--out", "o"]))
-    assert default.builder == "lora" and default.padding_free is True and default.eval_at_start is True
+    assert default.builder == "lora" and default.padding_free is False and default.eval_at_start is True
