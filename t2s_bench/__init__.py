@@ -20,6 +20,7 @@ _LAZY = {
     "score": "t2s_bench.api",
     "report": "t2s_bench.api",
     "load_run": "t2s_bench.api",
+    "build_suite": "t2s_bench.api",
     "RunResult": "t2s_bench.api",
     "ScoreResult": "t2s_bench.api",
     "RunConfig": "t2s_bench.runner",
