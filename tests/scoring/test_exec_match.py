@@ -139,10 +139,12 @@ def test_score_predictions_records(tiny_dataset):
     }
     recs = score_predictions(tiny_dataset, preds, workers=1, timeout=5.0, gold_cache=None)
     assert [r["index"] for r in recs] == [0, 1, 2, 3, 4]
-    keys = {"index", "db_id", "question", "gold", "pred", "hardness", "exec_match", "exact_match", "pred_error",
-            "timed_out", "skipped", "error_class", "error_reason", "gold_result", "pred_result",
-            "partial_match",  # the built-in table metric's field (scoring/partial_match.py)
-            "exact_match_official"}  # the official-compatible exact match (scoring/official_parse.py)
+    # the record's own fields plus one field per registered metric (built-in and table metrics), and no others
+    from t2s_bench.records import RECORD_FIELDS
+    from t2s_bench.scoring.metrics import all_metrics, table_metrics
+
+    keys = set(RECORD_FIELDS) | {m.field for m in all_metrics()} | {m.field for m in table_metrics()}
+    assert {"partial_match", "exact_match_official", "exec_suite"} <= keys
     assert all(set(r) == keys for r in recs)
     r0, r1, r2, r3, r4 = recs
     assert r0["exec_match"] is True and r0["exact_match"] is True
