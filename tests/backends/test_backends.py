@@ -1,11 +1,9 @@
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from t2s_bench.backends import BACKENDS, Backend, GenerationRequest, get_backend, register_backend
 from t2s_bench.backends.base import truncate_at_stop
+from t2s_bench.testing.chat_server import ChatServer
 
 SYSTEM = "Write one SQLite query.\nCREATE TABLE singer (singer_id INTEGER, name TEXT, age INTEGER);"
 QUESTIONS = ["How many singers are there?", "List the names of singers older than 30, by age.", "Oldest?"]
@@ -166,58 +164,8 @@ def test_transformers_with_peft_adapter(tiny_model, tiny_hf, tmp_path):
 # ---------------------------------------------------------------- OpenAI-compatible HTTP
 
 
-class _ChatServer:
-    """A real HTTP server on 127.0.0.1 answering /v1/chat/completions with a llama-cpp backend."""
-
-    def __init__(self, backend, fail_first=0, fail_status=429):
-        self.backend = backend
-        self.fail_left = fail_first
-        self.fail_status = fail_status
-        self.calls = 0
-        self.auth = []
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    server.calls += 1
-                    server.auth.append(self.headers.get("Authorization"))
-                    failing = server.fail_left > 0
-                    server.fail_left -= 1
-                    if not failing and self.path == "/v1/chat/completions":
-                        (gen,) = server.backend.generate(
-                            [GenerationRequest(body["messages"], body["max_tokens"], body.get("stop"))]
-                        )
-                if failing:
-                    return self._send(server.fail_status, {"error": "try later"})
-                if self.path != "/v1/chat/completions":
-                    return self._send(404, {"error": "not found"})
-                self._send(200, {
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": gen.text},
-                                 "finish_reason": gen.finish_reason}],
-                    "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens},
-                })
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+# the real loopback server lives in t2s_bench.testing (shared with the sampling tests)
+_ChatServer = ChatServer
 
 
 def test_openai_backend_round_trip(tiny_llama, monkeypatch):
