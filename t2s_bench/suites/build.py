@@ -19,6 +19,7 @@ import sqlite3
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from importlib import metadata
 from pathlib import Path
 
@@ -59,9 +60,14 @@ def build_suite(dataset: Dataset, out: str | Path, *, size: int = 40, seed: int 
     if workers == 1 or len(jobs) == 1:
         results = [_build_database(*job) for job in jobs]
     else:  # fresh interpreters: nothing of the caller (threads, models) is inherited
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_build_database, *zip(*jobs)))
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                results = list(pool.map(_build_database, *zip(*jobs)))
+        except BrokenProcessPool as e:  # usually a script that starts building at import time
+            raise RuntimeError("a suite-building worker process died; when calling build_suite from a script, "
+                               "put the call under `if __name__ == \"__main__\":` (worker processes re-import "
+                               "the script), or pass workers=1") from e
     databases = dict(results)
     totals = {k: sum(d[k] for d in databases.values())
               for k in ("n_queries", "n_gold_errors", "n_mutants", "n_killed_by_original", "n_survivors",
