@@ -50,7 +50,13 @@ from official_agreement import (  # noqa: E402
 from t2s_bench.datasets import Dataset, Example, load_dataset  # noqa: E402
 from t2s_bench.scoring import score_predictions, summarize  # noqa: E402
 from t2s_bench.scoring.hardness import LEVELS  # noqa: E402
-from t2s_bench.scoring.partial_match import COMPONENTS, FIELD, format_partial, partial_match  # noqa: E402
+from t2s_bench.scoring.partial_match import (  # noqa: E402
+    COMPONENTS,
+    FIELD,
+    format_partial,
+    partial_match,
+    partial_match_official,
+)
 from t2s_bench.sql.components import UnsupportedSQL  # noqa: E402
 from t2s_bench.sql.parse import SQLParseError  # noqa: E402
 
@@ -102,6 +108,10 @@ def compare_examples(pairs, official: Official, dataset: Dataset) -> tuple[dict,
             continue
         counts["n"] += 1
         counts["official_pred_parse_failures"] += not parsed
+        # the official-compatible variant (scoring/official_parse.py reads both queries): every component equal?
+        ours_off = partial_match_official(ex.query, pred, schema)
+        counts["official_compatible_agree_all_components"] += all(
+            int(ours_off[c][k]) == int(off[c][k]) for c in COMPONENTS for k in KEYS)
         if parsed:
             readable.append((ex, pred))
         same_all = True
@@ -298,6 +308,8 @@ def main(argv=None) -> int:
             }
             report["summary"][name] = {
                 "predictions": len(pairs), "per_example_all_components_agree": pe_agree(per_example),
+                "official_compatible_all_components_agree":
+                    f"{per_example.get('official_compatible_agree_all_components', 0)}/{per_example.get('n', 0)}",
                 "table_cells_equal": f"{same_cells}/{cells}", "table_identical": not differing and bool(off_rows),
             }
             pe = per_example

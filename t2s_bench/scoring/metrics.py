@@ -115,6 +115,7 @@ class TableMetric:
 
 TABLE_METRICS: Registry[TableMetric] = Registry("table metric", entry_point_group="t2s_bench.table_metrics")
 TABLE_METRICS.register("partial", "t2s_bench.scoring.partial_match:PARTIAL_MATCH")
+TABLE_METRICS.register("partial_official", "t2s_bench.scoring.partial_match:PARTIAL_MATCH_OFFICIAL")
 
 
 def table_metrics() -> list[TableMetric]:

@@ -35,6 +35,7 @@ from t2s_bench.datasets.schema import Schema
 from t2s_bench.scoring.exact_match import _match, _rebuild, foreign_key_map, keywords
 from t2s_bench.scoring.hardness import LEVELS
 from t2s_bench.scoring.metrics import TableMetric
+from t2s_bench.scoring.official_parse import OfficialParseError, official_parse
 from t2s_bench.sql.components import SpiderSQL, UnsupportedSQL, extract
 from t2s_bench.sql.parse import SQLParseError
 
@@ -50,6 +51,18 @@ def partial_match(gold_sql: str, pred_sql: str, schema: Schema) -> dict[str, dic
     try:
         pred = extract(pred_sql, schema, strict=True)
     except (SQLParseError, UnsupportedSQL):
+        pred = SpiderSQL()
+    return component_scores(gold, pred, schema)
+
+
+def partial_match_official(gold_sql: str, pred_sql: str, schema: Schema) -> dict[str, dict[str, int]]:
+    """The same table as the official evaluator fills it: both queries read by the model of the official
+    parser (`scoring/official_parse.py`), so SQL it cannot read (``INNER JOIN``, ``NOT x IN``, aliases
+    without ``AS``) is the empty query, as in published tables. Raises OfficialParseError for the gold."""
+    gold = official_parse(gold_sql, schema)
+    try:
+        pred = official_parse(pred_sql.replace(" value ", " 1 "), schema)
+    except OfficialParseError:
         pred = SpiderSQL()
     return component_scores(gold, pred, schema)
 
@@ -137,16 +150,16 @@ def _iuen(gold: SpiderSQL, pred: SpiderSQL) -> tuple[int, int, int]:
 
 
 # --- aggregation ---------------------------------------------------------------------------
-def summarize_partial(records: Sequence[Mapping]) -> dict:
+def summarize_partial(records: Sequence[Mapping], field: str = FIELD) -> dict:
     """{level: {component: {acc, rec, f1, n_acc, n_rec}} | None}; levels as in `summarize`.
 
     Only records with partial scores whose exact match was scored count (an example without a
     prediction because its database is missing is left out, as for exact match)."""
-    scored = [r for r in records if isinstance(r.get(FIELD), Mapping) and r.get("exact_match") in (True, False)]
+    scored = [r for r in records if isinstance(r.get(field), Mapping) and r.get("exact_match") in (True, False)]
     out: dict = {}
     for level in (*LEVELS, "all"):
         recs = [r for r in scored if level == "all" or r.get("hardness") == level]
-        out[level] = _aggregate([r[FIELD] for r in recs]) if recs else None
+        out[level] = _aggregate([r[field] for r in recs]) if recs else None
     out["n"] = len(scored)
     return out
 
@@ -199,4 +212,31 @@ PARTIAL_MATCH = TableMetric(
     name="partial", field=FIELD, label="Partial match",
     description="per SQL component accuracy, recall and F1 (official evaluator's partial matching)",
     fn=record_partial, summarize=summarize_partial, format=format_partial,
+)
+
+
+FIELD_OFFICIAL = "partial_match_official"
+
+
+def record_partial_official(record: Mapping, schema: Schema | None) -> dict | None:
+    """Per-example scores as the official evaluator gives them; None when the gold is unreadable to it."""
+    if schema is None or not record.get("gold"):
+        return None
+    try:
+        return partial_match_official(record["gold"], record.get("pred") or "", schema)
+    except OfficialParseError:
+        return None
+
+
+def format_partial_official(summary: Mapping) -> str:
+    return ("==================== PARTIAL MATCHING, OFFICIAL-COMPATIBLE (as published tables) ====================\n"
+            + format_partial(summary))
+
+
+PARTIAL_MATCH_OFFICIAL = TableMetric(
+    name="partial_official", field=FIELD_OFFICIAL, label="Partial match (official-compatible)",
+    description="the partial-match table as the official evaluator fills it: SQL its parser cannot read "
+                "counts as the empty query",
+    fn=record_partial_official, summarize=lambda records: summarize_partial(records, FIELD_OFFICIAL),
+    format=format_partial_official,
 )

@@ -156,3 +156,29 @@ def test_agrees_with_the_official_evaluator(tmp_path):
     assert official_partial_match.main(["--official-dir", official, "--sets", "gold", "--out", str(out)]) == 0
     result = json.loads(out.read_text())["sets"]["gold"]["table"]
     assert result["identical"], result["differing_rows"]
+
+
+def test_the_official_compatible_table_scores_sql_the_official_parser_cannot_read_as_empty():
+    from t2s_bench.datasets import load_dataset
+    from t2s_bench.scoring.partial_match import partial_match_official
+
+    demo = load_dataset("demo")
+    ex = next(e for e in demo.examples if " JOIN " in e.query and " AS " in e.query)
+    schema = demo.schema(ex.db_id)
+    inner = ex.query.replace(" JOIN ", " INNER JOIN ")  # valid SQL; the official parser stops at INNER
+    assert partial_match(ex.query, inner, schema)["select"]["acc"] == 1  # corrected: read and matched
+    official = partial_match_official(ex.query, inner, schema)
+    assert official["select"]["pred_total"] == 0 and official["select"]["rec"] == 0  # official: the empty query
+    assert all(v["acc"] == 1 for v in partial_match_official(ex.query, ex.query, schema).values()
+               if v["pred_total"])
+
+
+def test_both_partial_tables_reach_the_summary(tmp_path):
+    from t2s_bench.datasets import load_dataset
+    from t2s_bench.scoring import score_predictions, summarize
+
+    demo = load_dataset("demo")
+    preds = {e.index: e.query for e in demo.examples[:6]}
+    s = summarize(score_predictions(demo, preds, workers=1, timeout=5.0, gold_cache=None))
+    assert s["partial"]["all"]["select"]["acc"] == 1.0
+    assert s["partial_official"]["all"]["select"]["acc"] == 1.0
