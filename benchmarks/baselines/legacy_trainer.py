@@ -12,7 +12,6 @@ output folder's root, so `<out>` itself is a PEFT adapter folder.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -25,11 +24,11 @@ from pathlib import Path
 
 from t2s_bench import paths
 from t2s_bench.training.data import IGNORE_INDEX, PrepSettings, prepare_training_data
+from t2s_bench.training.trainer import package_versions, write_curves  # shared with the Trainer path
 
 log = logging.getLogger(__name__)
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-CURVE_FIELDS = ("step", "epoch", "train_loss", "val_loss", "val_exec_acc", "lr", "grad_norm", "skipped_steps")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
@@ -280,57 +279,6 @@ def validation_loss(model, records, pad_id: int, device, batch_size: int) -> flo
 
 
 # ---------------------------------------------------------------- outputs
-
-
-def write_curves(out: Path, rows: list[dict]) -> None:
-    (out / "curves.json").write_text(json.dumps(rows, indent=1))
-    with open(out / "curves.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CURVE_FIELDS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k) for k in CURVE_FIELDS})
-    try:
-        plot_curves(rows, out / "curves.png")
-    except Exception as e:  # a plot is a convenience; never lose a run over it
-        log.warning("could not plot curves: %s", e)
-
-
-def plot_curves(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for key, style in (("train_loss", "-"), ("val_loss", "o-")):
-        pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-        if pts:
-            ax1.plot(*zip(*pts), style, label=key.replace("_", " "), markersize=3)
-    ax1.set_xlabel("optimizer step")
-    ax1.set_ylabel("loss per SQL token")
-    ax1.legend()
-    pts = [(r["step"], r["val_exec_acc"]) for r in rows if r.get("val_exec_acc") is not None]
-    if pts:
-        ax2.plot(*zip(*pts), "o-", color="tab:green")
-    ax2.set_xlabel("optimizer step")
-    ax2.set_ylabel("validation execution accuracy")
-    ax2.set_ylim(0, 1)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def package_versions() -> dict:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for pkg in ("t2s-bench", "torch", "transformers", "peft", "accelerate", "datasets", "bitsandbytes", "gguf",
-                "sqlglot"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 class _Reporter:
