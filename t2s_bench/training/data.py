@@ -172,6 +172,10 @@ def encode_split(dataset: Dataset, examples: list[Example], tokenizer, template,
                  eot_id: int) -> tuple[list[dict], dict]:
     norm_name, normalize = _normalizer()
     records, dropped, lengths_all, fmt_counts = [], [], [], {}
+    if settings.schema_options:  # an embedding linker embeds every question in one batch, not one at a time
+        from t2s_bench.prompting.schema_view import prefetch
+
+        prefetch([ex.question for ex in examples], dict(settings.schema_options))
     for ex in examples:
         rec = encode_example(tokenizer, template, dataset.schema(ex.db_id), ex.question, ex.query, settings,
                              eot_id, normalize, db_path=dataset.db_path(ex.db_id))
