@@ -11,7 +11,9 @@ from t2s_bench.registry import Registry
 
 @dataclass
 class GenerationRequest:
-    """One prompt. Greedy by default; `temperature > 0` samples, `n` answers at once (see `Generation.samples`).
+    """One prompt. Greedy by default; `temperature > 0` samples, `n` answers at once (see `Generation.samples`);
+    `num_beams > 1` asks for beam search, whose beams come back best first in `Generation.samples`, each with
+    its `score` (backends with `supports_beam_search` only).
 
     Sampling is reproducible: sample k of a request uses the seed `sample_seed(seed, k)`, and `seed=None`
     means the backend's own seed (0 unless configured)."""
@@ -23,10 +25,15 @@ class GenerationRequest:
     temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0  # nucleus sampling: the smallest set of tokens holding this probability
     seed: int | None = None
+    num_beams: int = 1  # > 1: beam search, all `num_beams` beams returned
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ValueError(f"n must be >= 1, got {self.n}")
+        if self.num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
+        if self.num_beams > 1 and (self.n > 1 or self.temperature > 0):
+            raise ValueError("beam search (num_beams > 1) is deterministic: it needs n=1 and temperature 0")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
         if self.n > 1 and self.temperature == 0:
@@ -48,9 +55,13 @@ class Generation:
     # natural-log probability of each generated token (the end-of-generation token excluded); None when
     # the backend does not report them
     token_logprobs: list[float] | None = None
-    # n > 1: all n answers, the first included; this Generation repeats the first one's text, finish
-    # reason and logprobs, and its completion_tokens and latency_s are the totals over the n answers
+    # n > 1: all n answers, the first included (beam search: the beams, best first); this Generation
+    # repeats the first one's text, finish reason and logprobs, and its completion_tokens and latency_s
+    # are the totals over the n answers
     samples: list[Generation] | None = None
+    # beam search: the beam's score, transformers' `sequences_scores` (sum of token log-probabilities,
+    # the end token included, / generated length ** length_penalty); None otherwise
+    score: float | None = None
 
     @property
     def answers(self) -> list[Generation]:
@@ -64,6 +75,7 @@ class Backend(ABC):
 
     name: ClassVar[str] = ""
     context_window: int
+    supports_beam_search: ClassVar[bool] = False  # honours GenerationRequest.num_beams > 1
 
     @abstractmethod
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
@@ -127,6 +139,7 @@ def expand_samples(requests: list[GenerationRequest], default_seed: int = 0) -> 
     For backends that produce one answer per call; `merge_samples` folds the answers back."""
     from dataclasses import replace
 
+    refuse_beam_search(requests)
     flat, owners = [], []
     for i, r in enumerate(requests):
         if r.n == 1 and not r.sampled:
@@ -136,6 +149,14 @@ def expand_samples(requests: list[GenerationRequest], default_seed: int = 0) -> 
             flat.extend(replace(r, n=1, seed=sample_seed(seed, k)) for k in range(r.n))
         owners.extend([i] * (r.n if r.sampled else 1))
     return flat, owners
+
+
+def refuse_beam_search(requests: list[GenerationRequest], backend: str = "this backend") -> None:
+    """A clear error for a beam-search request sent to a backend without beam search."""
+    beams = max((r.num_beams for r in requests), default=1)
+    if beams > 1:
+        raise ValueError(f"{backend} has no beam search (num_beams={beams}): use the transformers backend "
+                         "(--backend transformers) for beams, or self-consistency (-S samples=N) with this one")
 
 
 def merge_samples(requests: list[GenerationRequest], flat: list[Generation], owners: list[int]) -> list[Generation]:

@@ -17,6 +17,9 @@ shape or attention kernel can flip in bf16.
   leave the batch at once and new ones join; prompt blocks shared by questions on the same database
   (system prompt + schema) are computed once (`allow_block_sharing`, blocks of `block_size` tokens).
 
+Beam search (`generate_beams`) is `model.generate(num_beams=B)` over left-padded rows, whatever the
+strategy: the static cache and continuous batching do not take beams.
+
 Sampling (`padded`, `static`) happens in `RowSampler`, per row and seeded per row, so a sampled
 answer does not depend on which other rows share its batch (up to numerics); it draws from the top-p
 nucleus within the SAMPLE_TOP_K most probable tokens.
@@ -37,6 +40,9 @@ STRATEGIES = ("padded", "static", "continuous")
 # on the GPU than sorting the 152k-token vocabulary of every row at every step
 SAMPLE_TOP_K = 1024
 _MASK32 = 0xFFFFFFFF
+# beam search ranks beams by sum of log-probabilities / length ** BEAM_LENGTH_PENALTY (transformers' default,
+# as CodeS ran it), i.e. by the mean token log-probability, the end token included
+BEAM_LENGTH_PENALTY = 1.0
 
 
 @dataclass
@@ -51,6 +57,7 @@ class Row:
 class RowOutput:
     tokens: list[int]  # generated ids, the end token included when one was produced
     logprobs: list[float] = field(default_factory=list)
+    score: float | None = None  # beam search: the beam's sequence score
 
 
 def _hash32(x):
@@ -180,9 +187,8 @@ def generate_padded(model, rows: list[Row], max_new: int, stop: list[str], s: Ge
     multiple = min(s.batch_multiple, 1 << (real - 1).bit_length())  # small batches: the next power of two
     if static and real % multiple:  # one batch shape per call: one CUDA graph
         rows = rows + [rows[-1]] * (multiple - real % multiple)
-    width = max(len(r.tokens) for r in rows)
-    input_ids = torch.tensor([[s.pad_id] * (width - len(r.tokens)) + r.tokens for r in rows], device=device)
-    attention = torch.tensor([[0] * (width - len(r.tokens)) + [1] * len(r.tokens) for r in rows], device=device)
+    input_ids, attention = _left_padded(rows, s.pad_id, device)
+    width = input_ids.shape[1]
     sampler = RowSampler(rows, device)
     kwargs: dict = {"stop_strings": stop, "tokenizer": s.tokenizer} if stop else {}
     if static:
@@ -215,6 +221,92 @@ def generate_padded(model, rows: list[Row], max_new: int, stop: list[str], s: Ge
         tokens = _trim(generated, s.stop_ids)
         outputs.append(RowOutput(tokens, lp[: len(tokens)]))
     return outputs
+
+
+def _left_padded(rows: list[Row], pad_id: int, device):
+    """(input ids, attention mask) of the rows, left-padded to the longest."""
+    import torch
+
+    width = max(len(r.tokens) for r in rows)
+    input_ids = torch.tensor([[pad_id] * (width - len(r.tokens)) + r.tokens for r in rows], device=device)
+    attention = torch.tensor([[0] * (width - len(r.tokens)) + [1] * len(r.tokens) for r in rows], device=device)
+    return input_ids, attention
+
+
+class BeamChoices:
+    """A logits processor for beam search that keeps, per row and step, the row's K most probable tokens
+    and their log-probabilities (K: the continuations beam search keeps over all of a question's beams,
+    so every chosen token is among its parent row's top K). Hand-written because `output_scores=True`
+    keeps the whole vocabulary per row and step (152k floats: gigabytes at the GPU's batch sizes)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.values: list = []
+        self.indices: list = []
+
+    def __call__(self, input_ids, scores):
+        values, indices = scores.topk(min(self.k, scores.shape[-1]), dim=-1)
+        self.values.append(values)
+        self.indices.append(indices)
+        return scores
+
+    def logprobs(self, beam_indices, tokens):
+        """(returned beams, steps) log-probabilities of `tokens`, each read from the row `beam_indices` names."""
+        import torch
+
+        steps = tokens.shape[1]
+        parent = beam_indices[:, :steps].clamp_min(0).long()
+        at = torch.arange(steps, device=tokens.device)
+        values = torch.stack(self.values, dim=1)[parent, at]  # (beams, steps, K)
+        hit = torch.stack(self.indices, dim=1)[parent, at] == tokens[..., None]
+        found = torch.where(hit, values, -math.inf).max(dim=-1).values
+        # a token tied with the K-th value may be missing from the row's top K: its value is the K-th's
+        return torch.where(hit.any(dim=-1), found, values[..., -1])
+
+
+def generate_beams(model, rows: list[Row], num_beams: int, max_new: int, stop: list[str],
+                   s: GenerateSettings) -> list[list[RowOutput]]:
+    """Beam search over left-padded rows (their sampling settings are ignored): per row, its `num_beams`
+    finished beams best first, each with its tokens, their log-probabilities and the beam's score
+    (sum of log-probabilities / length ** BEAM_LENGTH_PENALTY, transformers' `sequences_scores`)."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    input_ids, attention = _left_padded(rows, s.pad_id, model.device)
+    width = input_ids.shape[1]
+    choices = BeamChoices(max(2, 1 + len(s.stop_ids)) * num_beams)  # transformers' `beams_to_keep`
+    kwargs: dict = {"stop_strings": stop, "tokenizer": s.tokenizer} if stop else {}
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention,
+            max_new_tokens=max_new,
+            do_sample=False,
+            num_beams=num_beams,
+            num_return_sequences=num_beams,
+            length_penalty=BEAM_LENGTH_PENALTY,
+            early_stopping=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=s.pad_id,
+            eos_token_id=s.stop_ids,
+            logits_processor=LogitsProcessorList([choices]),
+            return_dict_in_generate=True,
+            **kwargs,
+        )
+        generated = out.sequences[:, width:]
+        logprobs = choices.logprobs(out.beam_indices, generated).tolist()
+    lengths = (out.beam_indices >= 0).sum(dim=1).tolist()  # each beam's own length (padding follows it)
+    generated = generated.tolist()
+    beams = []
+    for r in range(len(rows)):
+        mine = []
+        for b in range(r * num_beams, (r + 1) * num_beams):
+            n = lengths[b]
+            mine.append(RowOutput(generated[b][:n], logprobs[b][:n], sum(logprobs[b][:n]) / max(n, 1) ** BEAM_LENGTH_PENALTY))
+        beams.append(mine)
+    return beams
 
 
 def generate_continuous(model, rows: list[Row], max_new: int, stop: list[str], s: GenerateSettings) -> list[RowOutput]:

@@ -4,7 +4,8 @@
 or a hub id. `adapter` adds a PEFT (LoRA) adapter. Requests are grouped by (max_tokens, stop); a
 request with n answers becomes n rows; rows are sorted by prompt length and generated `batch_size`
 at a time by the `generation` strategy (see `hf_generation`: padded, static, continuous); a CUDA
-out-of-memory error halves the batch and retries.
+out-of-memory error halves the batch and retries. A beam-search request (`num_beams=B`) is one row
+decoded by `hf_generation.generate_beams`, `batch_size // B` prompts at a time (B beams each).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def _gguf_chat_template(path: Path) -> str | None:
 
 @register_backend("transformers")
 class TransformersBackend(Backend):
+    supports_beam_search = True
+
     def __init__(
         self,
         model: str | Path = DEFAULT_MODEL,
@@ -153,7 +156,8 @@ class TransformersBackend(Backend):
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
         encoded = [self._encode(r.messages) for r in requests]
-        # rows (one per answer) grouped by (max_tokens, stop): (request, answer k, row)
+        # rows (one per answer; one per beam-search request) grouped by (max_tokens, stop, num_beams):
+        # (request, answer k, row)
         groups: dict[tuple, list[tuple[int, int, Row]]] = {}
         for i, r in enumerate(requests):
             if len(encoded[i]) >= self.context_window:
@@ -161,25 +165,29 @@ class TransformersBackend(Backend):
                                         f"prompt of {len(encoded[i])} tokens does not fit the context window of {self.context_window}")
                 continue
             seed = self.seed if r.seed is None else r.seed
-            rows = groups.setdefault((r.max_tokens, tuple(r.stop or ())), [])
+            rows = groups.setdefault((r.max_tokens, tuple(r.stop or ()), r.num_beams), [])
             for k in range(r.n):
                 rows.append((i, k, Row(encoded[i], r.temperature, r.top_p, sample_seed(seed, k) if r.sampled else 0)))
         answers: dict[int, list[Generation | None]] = {i: [None] * r.n for i, r in enumerate(requests) if results[i] is None}
-        for (max_tokens, stop), rows in groups.items():
+        for (max_tokens, stop, beams), rows in groups.items():
             rows.sort(key=lambda row: -len(row[2].tokens))  # similar lengths together: little padding
-            for (i, k, _), gen in zip(rows, self._generate_rows([row for _, _, row in rows], max_tokens, list(stop))):
+            batch = [row for _, _, row in rows]
+            for (i, k, _), gen in zip(rows, self._generate_rows(batch, max_tokens, list(stop), beams)):
                 answers[i][k] = gen
         for i, gens in answers.items():
             results[i] = gens[0] if len(gens) == 1 else with_samples(gens)  # type: ignore[arg-type]
         return results  # type: ignore[return-value]
 
-    def _generate_rows(self, rows: list[Row], max_tokens: int, stop: list[str]) -> list[Generation]:
+    def _generate_rows(self, rows: list[Row], max_tokens: int, stop: list[str], num_beams: int = 1) -> list[Generation]:
         """Generations of rows sorted by prompt length, `batch_size` rows at a time (continuous: all at
-        once); a CUDA out-of-memory error halves the batch and retries."""
+        once; beam search: `batch_size // num_beams` rows, each Generation holding its beams); a CUDA
+        out-of-memory error halves the batch and retries."""
         from t2s_bench.backends import hf_generation as hg
 
         size = len(rows) if self.generation == "continuous" else self.batch_size
-        if self.generation == "static":  # equal batches: one shape, one CUDA graph per call
+        if num_beams > 1:  # batch_size decoding rows: batch_size // num_beams prompts
+            size = max(1, self.batch_size // num_beams)
+        elif self.generation == "static":  # equal batches: one shape, one CUDA graph per call
             size = math.ceil(len(rows) / math.ceil(len(rows) / size))
         out: list[Generation] = []
         while len(out) < len(rows):
@@ -188,14 +196,16 @@ class TransformersBackend(Backend):
             max_new = min(max_tokens, self.context_window - width)
             start = time.perf_counter()
             try:
-                if self.generation == "continuous":
+                if num_beams > 1:
+                    beams = hg.generate_beams(self.model, batch, num_beams, max_new, stop, self._settings)
+                elif self.generation == "continuous":
                     done = hg.generate_continuous(self.model, batch, max_new, stop, self._settings)
                 else:
                     done = hg.generate_padded(self.model, batch, max_new, stop, self._settings,
                                               static=self.generation == "static")
             except Exception as e:  # CUDA OOM: halve the batch and retry
                 if "out of memory" not in str(e).lower() or size == 1:
-                    if not self._may_fall_back or self.generation == "padded":
+                    if num_beams > 1 or not self._may_fall_back or self.generation == "padded":
                         raise
                     log.exception("generation strategy %s failed; falling back to padded", self.generation)
                     self.generation, size = "padded", self.batch_size
@@ -207,6 +217,10 @@ class TransformersBackend(Backend):
                 log.warning("out of memory at batch %d; retrying with %d", len(batch), size)
                 continue
             share = (time.perf_counter() - start) / len(batch)  # the batch's wall time, shared out
+            if num_beams > 1:
+                out.extend(with_samples([self._to_generation(row, beam, max_new, stop, share / num_beams) for beam in mine])
+                           for row, mine in zip(batch, beams))
+                continue
             out.extend(self._to_generation(row, result, max_new, stop, share) for row, result in zip(batch, done))
         return out
 
@@ -221,6 +235,7 @@ class TransformersBackend(Backend):
             latency_s=latency,
             finish_reason="stop" if ended or stopped else "length",
             token_logprobs=result.logprobs[: len(tokens)],
+            score=result.score,
         )
 
     @property

@@ -21,7 +21,7 @@ BACKEND_FLAGS = ["n_ctx", "n_threads", "parallel", "n_gpu_layers", "base_url", "
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run a system over a dataset and score it", description=HELP)
-    p.add_argument("--system", default="zero-shot", help="system name (default: zero-shot)")
+    p.add_argument("--system", help="system name (default: zero-shot)")
     p.add_argument("--config", help="YAML or TOML file with run settings (flags given here override it)")
     p.add_argument("--model", help="catalog name, local path (HF folder or .gguf) or served model id "
                    "(default: qwen2.5-coder-0.5b-gguf)")

@@ -1,4 +1,5 @@
 """`t2s-bench train`: fine-tune (LoRA, QLoRA or every weight) on transformers' Trainer;
+`t2s-bench train --method grpo --init-adapter DIR`: GRPO with an execution reward after SFT (training/grpo.py);
 `t2s-bench train export`: adapter -> GGUF. Several GPUs: `accelerate launch -m t2s_bench train ...`
 (or `torchrun --nproc_per_node N -m t2s_bench train ...`); see scripts/launch_multi_gpu.sh."""
 
@@ -66,10 +67,13 @@ def _read_config_file(path: str) -> dict:
     return {k.replace("-", "_"): v for k, v in data.items()}
 
 
-def config_from_args(args) -> object:
+def config_from_args(args, defaults: dict | None = None, file_values: dict | None = None) -> object:
+    """TrainConfig from `defaults` < the --config file (or `file_values`, already read) < flags."""
     from t2s_bench.training import TrainConfig
 
-    values = _read_config_file(args.config) if args.config else {}
+    if file_values is None:
+        file_values = _read_config_file(args.config) if args.config else {}
+    values = {**(defaults or {}), **file_values}
     for key in ("builder", "base", "gguf_file", "out", "report_to", "template"):
         if getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
@@ -96,13 +100,40 @@ def config_from_args(args) -> object:
     return TrainConfig.from_dict(values)
 
 
+def _grpo_settings(args, file_values: dict):
+    """GRPOSettings from the --config file's GRPO keys (taken out of `file_values`) < flags."""
+    from t2s_bench.training.grpo import GRPOSettings
+
+    values = {k: file_values.pop(k) for k in GRPOSettings.field_names() if k in file_values}
+    values.update({k: getattr(args, k) for k in GRPOSettings.field_names() if getattr(args, k, None) is not None})
+    return GRPOSettings.from_dict(values)
+
+
+def grpo_from_args(args):
+    """(TrainConfig, GRPOSettings) of `train --method grpo`: the SFT adapter's record and GRPO's defaults
+    first, then the config file, then flags."""
+    from t2s_bench.training.grpo import grpo_defaults
+
+    file_values = _read_config_file(args.config) if args.config else {}
+    settings = _grpo_settings(args, file_values)
+    return config_from_args(args, grpo_defaults(settings.init_adapter), file_values), settings
+
+
 def _train(args) -> int:
     from accelerate import PartialState
 
     from t2s_bench.training import train
 
-    config = config_from_args(args)
-    out = train(config)
+    if args.method == "grpo":
+        from t2s_bench.training.grpo import train_grpo
+
+        config, settings = grpo_from_args(args)
+        out = train_grpo(config, settings)
+    else:
+        if args.init_adapter:
+            raise ValueError("--init-adapter continues an adapter with --method grpo")
+        config = config_from_args(args)
+        out = train(config)
     if PartialState().is_main_process:
         print(json.dumps(json.loads((out / "train_summary.json").read_text()), indent=1))
         flag = "--adapter" if config.builder != "full" else "--model"
@@ -179,6 +210,22 @@ def add_parser(subparsers) -> None:
                    help="the Trainer's tracker integration (mlflow: <out>/mlflow.db unless MLFLOW_TRACKING_URI; "
                    "tensorboard: <out>/tensorboard; wandb: WANDB_MODE=offline without network)")
     p.add_argument("--no-resume", dest="no_resume", action="store_true", help="ignore a checkpoint in --out")
+    g = p.add_argument_group("reinforcement learning (--method grpo: TRL's GRPO with an execution reward)")
+    g.add_argument("--method", choices=["sft", "grpo"], default="sft",
+                   help="sft (default): supervised fine-tuning; grpo: GRPO from --init-adapter (or a fresh LoRA), "
+                   "reward 1 for the gold result, 0.1 for executable SQL, 0 otherwise")
+    g.add_argument("--init-adapter", dest="init_adapter",
+                   help="SFT adapter folder to continue; its train_config.json gives the base, prompts and split")
+    g.add_argument("--num-generations", dest="num_generations", type=int, help="completions per prompt (default 8)")
+    g.add_argument("--beta", type=float, help="KL weight against the starting policy (default 0.04)")
+    g.add_argument("--temperature", type=float, help="sampling temperature (default 1.0)")
+    g.add_argument("--top-p", dest="top_p", type=float)
+    g.add_argument("--epsilon", type=float, help="ratio clipping (default 0.2)")
+    g.add_argument("--num-iterations", dest="num_iterations", type=int, help="passes over each generated batch")
+    g.add_argument("--loss-type", dest="loss_type", help="TRL loss type (default dapo)")
+    g.add_argument("--reward-timeout", dest="reward_timeout", type=float, help="seconds per completion's query")
+    g.add_argument("--reward-workers", dest="reward_workers", type=int,
+                   help="processes executing completions (default: every core)")
     p.set_defaults(func=_train)
     sub = p.add_subparsers(dest="train_command", metavar="export")
     e = sub.add_parser("export", help="merge an adapter into its base model and write GGUF")

@@ -161,7 +161,8 @@ LINKING_OPTIONS = ("schema", "linker", "link_k", "link_margin", "values")  # sch
 PROMPT_OPTIONS = ("template", "schema_format", "sample_rows", "max_new_tokens", "overflow", "repair",
                   "repair_template", "votes",
                   "schema", "linker", "link_k", "link_margin", "values",  # schema linking (t2s_bench.linking)
-                  "samples", "temperature", "top_p", "sample_seed")  # self-consistency (systems/self_consistency.py)
+                  "samples", "temperature", "top_p", "sample_seed",  # self-consistency (systems/self_consistency.py)
+                  "beams", "beam_nonempty")  # first executable beam (systems/beam.py)
 
 
 def _split(options: dict, backend_options: dict | None) -> tuple[dict, dict]:

@@ -1,7 +1,8 @@
 """A prompted system: template + schema (+ examples) -> backend -> extracted SQL.
 
 zero-shot, few-shot, RAG and fine-tuned systems are this one class with different example sources.
-Optional stages: a zero-shot draft that guides example selection, and execution-guided repair.
+Optional stages: a zero-shot draft that guides example selection, self-consistency or beam search with
+the first executable beam, and execution-guided repair.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from t2s_bench.prompting import (
 )
 from t2s_bench.prompting.schema_view import prefetch as prefetch_linking
 from t2s_bench.systems.base import Prediction, Task
+from t2s_bench.systems.beam import BeamSearch
 from t2s_bench.systems.extract import extract_sql
 from t2s_bench.systems.repair import CHECK_TIMEOUT_S, REPAIR_TEMPLATE, execution_error, repair_messages
 from t2s_bench.systems.self_consistency import SelfConsistency, mean_logprob
@@ -71,6 +73,8 @@ class PromptedSystem:
         temperature: float = 0.7,
         top_p: float = 0.95,
         sample_seed: int = 0,
+        beams: int = 0,
+        beam_nonempty: bool = False,
     ):
         if overflow not in OVERFLOW_STRATEGIES:
             raise ValueError(f"unknown overflow strategy {overflow!r}; choose from {OVERFLOW_STRATEGIES}")
@@ -88,6 +92,15 @@ class PromptedSystem:
         self.follow_up = load_follow_up(repair_template) if repair else None
         # self-consistency: `samples` sampled answers + the greedy one, voted by execution (0: off)
         self.self_consistency = SelfConsistency(samples, temperature, top_p, sample_seed) if samples else None
+        # beam search, the first beam that runs on the database (0: off; systems/beam.py)
+        self.beam = BeamSearch(beams, beam_nonempty) if beams or beam_nonempty else None
+        if self.beam and (samples or votes > 1):
+            raise ValueError(f"system {name!r}: beams={beams} replaces the greedy answer; it does not combine "
+                             f"with {'samples' if samples else 'votes'} (self-consistency / example-set votes)")
+        if self.beam and not backend.supports_beam_search:
+            raise ValueError(f"system {name!r}: beams={beams} needs a backend with beam search (transformers); "
+                             f"the {backend.name or type(backend).__name__} backend has none: use samples=N "
+                             "(self-consistency) instead")
         # schema linking: the full schema or a pruned one, with or without retrieved values
         self.schema_options = SchemaOptions.of({"schema": schema, "linker": linker, "k": link_k, "margin": link_margin,
                                                 "values": values, "format": schema_format, "sample_rows": sample_rows})
@@ -109,6 +122,7 @@ class PromptedSystem:
                if self.votes > 1 else {}),
             **({"schema": self.schema_options.config()} if not self.schema_options.is_default else {}),
             **({"self_consistency": self.self_consistency.config()} if self.self_consistency else {}),
+            **({"beam": self.beam.config()} if self.beam else {}),
             **({"repair": {"rounds": self.repair, "template": self.follow_up.info(),
                            "check_timeout_s": CHECK_TIMEOUT_S}} if self.repair else {}),
         }
@@ -181,7 +195,8 @@ class PromptedSystem:
     # -- prediction ------------------------------------------------------------------
     def predict(self, tasks: list[Task]) -> list[Prediction]:
         """Stages, each one batched backend call: [zero-shot draft] -> answer (or one answer per example
-        set, then an execution vote) -> [self-consistency samples and vote] -> [repair rounds]."""
+        set, then an execution vote; or B beams, then the first that runs) -> [self-consistency samples and
+        vote] -> [repair rounds]."""
         if not self.schema_options.is_default:
             prefetch_linking([t.example.question for t in tasks], self.schema_options)
         drafts: dict[int, Prediction] = {}
@@ -193,10 +208,12 @@ class PromptedSystem:
         else:
             prompts = [self._fit(task, self._shots(task, _sql(drafts.get(i)))) for i, task in enumerate(tasks)]
             gens: list = []
-            preds = self._generate(tasks, prompts, gens)
+            preds = self._generate(tasks, prompts, gens, num_beams=self.beam.beams if self.beam else 1)
             scores = [mean_logprob(g) if g is not None else None for g in gens]
         if self.self_consistency:
             preds = self.self_consistency.apply(self.backend, tasks, preds, self.max_new_tokens, scores)
+        if self.beam:
+            preds = self.beam.apply(tasks, preds, gens)
         for i, draft in drafts.items():
             _absorb(preds[i], draft, "draft")
         if self.repair:
@@ -244,9 +261,10 @@ class PromptedSystem:
         return preds
 
     def _generate(self, tasks: list[Task], prompts: list[tuple[list[dict], str | None]],
-                  generations: list | None = None) -> list[Prediction]:
+                  generations: list | None = None, num_beams: int = 1) -> list[Prediction]:
         """One batched backend call for the prompts that fit; errors stay per example. `generations`,
-        when given, receives each task's Generation (None where there was none)."""
+        when given, receives each task's Generation (None where there was none); `num_beams > 1` asks for
+        beam search (the prediction is the top beam)."""
         preds: list[Prediction | None] = [None] * len(tasks)
         if generations is not None:
             generations[:] = [None] * len(tasks)
@@ -255,7 +273,7 @@ class PromptedSystem:
             if error:
                 preds[i] = Prediction(task.example.index, task.example.db_id, "", prompt=messages, error=error)
                 continue
-            requests.append(GenerationRequest(messages=messages, max_tokens=self.max_new_tokens))
+            requests.append(GenerationRequest(messages=messages, max_tokens=self.max_new_tokens, num_beams=num_beams))
             slots.append(i)
         if not requests:
             return preds  # type: ignore[return-value]
