@@ -363,18 +363,9 @@ def curve_rows(history: list[dict]) -> list[dict]:
 
 
 def write_curves(out: Path, rows: list[dict]) -> None:
-    import csv
+    from t2s_bench.training.trainer import write_curves as write_curve_files
 
-    (out / "curves.json").write_text(json.dumps(rows, indent=1))
-    with open(out / "curves.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CURVE_FIELDS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k) for k in CURVE_FIELDS})
-    try:
-        plot_curves(rows, out / "curves.png")
-    except Exception as e:  # a plot is a convenience; never lose a run over it
-        log.warning("could not plot curves: %s", e)
+    write_curve_files(out, rows, CURVE_FIELDS, plot_curves)
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
@@ -475,9 +466,8 @@ def train_grpo(config: TrainConfig, settings: GRPOSettings, *, callbacks=()) -> 
     from transformers import EarlyStoppingCallback
 
     from t2s_bench.prompting import load_template
-    from t2s_bench.training.data import PrepSettings, prepare_training_data
     from t2s_bench.training.guard import NonFiniteGuard, NonFiniteTrainingError
-    from t2s_bench.training.models import base_fingerprint, load_tokenizer, materialized_base
+    from t2s_bench.training.models import base_fingerprint
     from t2s_bench.training.trainer import (
         _callbacks,
         _checkpoint_state,
@@ -485,8 +475,8 @@ def train_grpo(config: TrainConfig, settings: GRPOSettings, *, callbacks=()) -> 
         _finished,
         _process_state,
         _step_of,
+        base_and_data,
         package_versions,
-        training_split,
     )
     from t2s_bench.training.validation import system_options, validate
 
@@ -497,20 +487,8 @@ def train_grpo(config: TrainConfig, settings: GRPOSettings, *, callbacks=()) -> 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = paths.cache_dir()
-    with state.main_process_first():
-        config.base = materialized_base(config.base, config.gguf_file, cache / "base_hf")
-        tokenizer = load_tokenizer(config.base, None if Path(config.base).is_dir() else config.gguf_file)
-        train_ds, val_ds, train_dbs, val_dbs, aug_stats = training_split(config)
-        prep = prepare_training_data(
-            train_ds, val_ds, tokenizer,
-            PrepSettings(config.template, config.max_length, tuple(config.schema_formats),
-                         PrepSettings.options_tuple(config.schema_options)),
-            cache_root=config.data_cache or cache / "training_data", val_size=config.val_size, seed=config.seed,
-            train_db_ids=train_dbs, val_db_ids=val_dbs,
-        )
-        prompts = grpo_prompts(prep, train_ds, tokenizer, config)
-    if Path(config.base).is_dir():
-        config.gguf_file = None
+    tokenizer, train_ds, val_ds, aug_stats, prep = base_and_data(config, state, cache)
+    prompts = grpo_prompts(prep, train_ds, tokenizer, config)
     run_hash = _run_hash(prep.data_hash, settings, config)
     resume_from = _checkpoint_state(out, run_hash, METHOD, config.resume)
     finished = _finished(out) if resume_from else None

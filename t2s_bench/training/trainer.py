@@ -269,17 +269,19 @@ def curve_rows(history: list[dict]) -> list[dict]:
     return rows
 
 
-def write_curves(out: Path, rows: list[dict]) -> None:
+def write_curves(out: Path, rows: list[dict], fields=None, plot=None) -> None:
+    """curves.json, curves.csv (columns `fields`, default the SFT curve) and curves.png (`plot`)."""
     import csv
 
+    fields = fields or CURVE_FIELDS
     (out / "curves.json").write_text(json.dumps(rows, indent=1))
     with open(out / "curves.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CURVE_FIELDS)
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         for r in rows:
-            w.writerow({k: r.get(k) for k in CURVE_FIELDS})
+            w.writerow({k: r.get(k) for k in fields})
     try:
-        plot_curves(rows, out / "curves.png")
+        (plot or plot_curves)(rows, out / "curves.png")
     except Exception as e:  # a plot is a convenience; never lose a run over it
         log.warning("could not plot curves: %s", e)
 
@@ -437,25 +439,12 @@ def training_arguments(config: TrainConfig, out: Path, device, total_steps: int 
     )
 
 
-def train(config: TrainConfig, *, loss_hook=None, callbacks=()) -> Path:
-    """Fine-tune, validate by execution, keep the best weights; returns the output folder.
+def base_and_data(config: TrainConfig, state, cache: Path):
+    """One process de-quantizes a GGUF base and prepares the data (the others then read both): the tokenizer,
+    the train and validation datasets, the augmentation stats and the prepared artefact. Shared with GRPO."""
+    from t2s_bench.training.models import load_tokenizer, materialized_base
 
-    `loss_hook(step, loss) -> loss` lets tests inject faults; `callbacks` are extra TrainerCallbacks
-    (the benchmark's timer). A run stopped by its time budget resumes when called again (`resume`)."""
-    import torch
-    from transformers import EarlyStoppingCallback
-
-    from t2s_bench.prompting import load_template
-    from t2s_bench.training.models import base_fingerprint, load_tokenizer, materialized_base
-    from t2s_bench.training.validation import system_options, validate
-
-    started = time.monotonic()
-    config.validate()
-    state, device = _process_state(config)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cache = paths.cache_dir()
-    with state.main_process_first():  # one process de-quantizes a GGUF base and prepares the data
+    with state.main_process_first():
         config.base = materialized_base(config.base, config.gguf_file, cache / "base_hf")
         tokenizer = load_tokenizer(config.base, None if Path(config.base).is_dir() else config.gguf_file)
         train_ds, val_ds, train_dbs, val_dbs, aug_stats = training_split(config)
@@ -468,6 +457,28 @@ def train(config: TrainConfig, *, loss_hook=None, callbacks=()) -> Path:
         )
     if Path(config.base).is_dir():
         config.gguf_file = None
+    return tokenizer, train_ds, val_ds, aug_stats, prep
+
+
+def train(config: TrainConfig, *, loss_hook=None, callbacks=()) -> Path:
+    """Fine-tune, validate by execution, keep the best weights; returns the output folder.
+
+    `loss_hook(step, loss) -> loss` lets tests inject faults; `callbacks` are extra TrainerCallbacks
+    (the benchmark's timer). A run stopped by its time budget resumes when called again (`resume`)."""
+    import torch
+    from transformers import EarlyStoppingCallback
+
+    from t2s_bench.prompting import load_template
+    from t2s_bench.training.models import base_fingerprint
+    from t2s_bench.training.validation import system_options, validate
+
+    started = time.monotonic()
+    config.validate()
+    state, device = _process_state(config)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = paths.cache_dir()
+    tokenizer, train_ds, val_ds, aug_stats, prep = base_and_data(config, state, cache)
     resume_from = _checkpoint_state(out, prep.data_hash, config.builder, config.resume)
     main = state.is_main_process
     finished = _finished(out) if resume_from else None
