@@ -460,14 +460,11 @@ def train_grpo(config: TrainConfig, settings: GRPOSettings, *, callbacks=()) -> 
     """GRPO with the execution reward, validated by execution like SFT; returns the adapter folder `config.out`.
 
     A run stopped by its time budget resumes when called again (`config.resume`)."""
-    import platform
 
     import torch
     from transformers import EarlyStoppingCallback
 
-    from t2s_bench.prompting import load_template
     from t2s_bench.training.guard import NonFiniteGuard, NonFiniteTrainingError
-    from t2s_bench.training.models import base_fingerprint
     from t2s_bench.training.trainer import (
         _callbacks,
         _checkpoint_state,
@@ -476,9 +473,9 @@ def train_grpo(config: TrainConfig, settings: GRPOSettings, *, callbacks=()) -> 
         _process_state,
         _step_of,
         base_and_data,
-        package_versions,
+        make_validator,
+        run_record,
     )
-    from t2s_bench.training.validation import system_options, validate
 
     started = time.monotonic()
     config.validate()
@@ -514,44 +511,15 @@ def train_grpo(config: TrainConfig, settings: GRPOSettings, *, callbacks=()) -> 
     prompts_per_step = completions_per_step // settings.num_generations
     total_steps = config.max_steps or max(1, math.ceil(len(prompts) / prompts_per_step * config.epochs))
 
-    template = load_template(config.template)
-    versions = package_versions()
-    try:
-        from importlib import metadata
-
-        versions["trl"] = metadata.version("trl")
-    except Exception:
-        versions["trl"] = None
-    run_info = {
-        "method": METHOD,
-        "config": asdict(config),
-        "grpo": asdict(settings),
-        "init_adapter": _adapter_fingerprint(settings.init_adapter),
-        "seed": config.seed,
-        "data": {"hash": prep.data_hash, "run_hash": run_hash, "path": str(prep.path), "n_train": len(prompts),
-                 "n_validation": len(prep.validation), "train_db_ids": prep.meta["train_db_ids"],
-                 "validation_db_ids": prep.meta["validation_db_ids"]},
-        "template": {"version": template.version, "sha256": template.sha256},
-        "base_model": base_fingerprint(config.base, config.gguf_file),
-        "packages": versions,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "processes": world,
-        "global_batch": completions_per_step,
-        "prompts_per_step": prompts_per_step,
-    }
+    run_info = {"method": METHOD, **run_record(config, prep, device, world, n_train=len(prompts),
+                                                n_validation=len(prep.validation)),
+                "grpo": asdict(settings), "init_adapter": _adapter_fingerprint(settings.init_adapter),
+                "prompts_per_step": prompts_per_step}
+    run_info["data"]["run_hash"] = run_hash
     if main:
         (out / "train_config.json").write_text(json.dumps(run_info, indent=1, default=str))
-
-    val_questions = val_ds.filter(indices=list(prep.validation["index"]))
-    options = system_options(config.template, config.schema_formats[0], config.schema_options, config.max_new_tokens)
-
-    def validator(m, step: int) -> float:
-        acc, _ = validate(m, tokenizer, val_questions, out / "validation" / f"step-{step:06d}", base_path=config.base,
-                          identity={"model": config.base, "trained_weights": f"{out} (in memory)", "step": step,
-                                    "builder": METHOD, "init_adapter": settings.init_adapter},
-                          options=options, gen_batch_size=config.gen_batch_size, workers=config.exec_workers,
-                          timeout=config.exec_timeout)
-        return acc
+    validator = make_validator(config, tokenizer, val_ds, prep, out, {"builder": METHOD,
+                                                                     "init_adapter": settings.init_adapter})
 
     reward = ExecutionReward(timeout=settings.reward_timeout, gold_timeout=config.exec_timeout,
                              workers=settings.reward_workers, correct=settings.reward_correct,

@@ -316,7 +316,7 @@ def package_versions() -> dict:
 
     out = {"python": platform.python_version()}
     for pkg in ("t2s-bench", "torch", "transformers", "peft", "accelerate", "datasets", "bitsandbytes", "gguf",
-                "sqlglot"):
+                "sqlglot", "trl"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -460,6 +460,47 @@ def base_and_data(config: TrainConfig, state, cache: Path):
     return tokenizer, train_ds, val_ds, aug_stats, prep
 
 
+def run_record(config: TrainConfig, prep, device, world: int, *, n_train: int, n_validation: int) -> dict:
+    """The reproducibility record written as train_config.json (GRPO adds its own keys to it)."""
+    import torch
+
+    from t2s_bench.prompting import load_template
+    from t2s_bench.training.models import base_fingerprint
+
+    template = load_template(config.template)
+    return {
+        "config": asdict(config),
+        "seed": config.seed,
+        "data": {"hash": prep.data_hash, "path": str(prep.path), "n_train": n_train, "n_validation": n_validation,
+                 "train_db_ids": prep.meta["train_db_ids"], "validation_db_ids": prep.meta["validation_db_ids"]},
+        "template": {"version": template.version, "sha256": template.sha256},
+        "base_model": base_fingerprint(config.base, config.gguf_file),
+        "packages": package_versions(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "processes": world,
+        "global_batch": config.batch_size * world * config.grad_accum,
+    }
+
+
+def make_validator(config: TrainConfig, tokenizer, val_ds, prep, out: Path, identity: dict):
+    """validator(model, step) -> validation EX: the in-memory model answers the held-out questions as the
+    `finetuned` system through the runner (one run directory per validation under out/validation/)."""
+    from t2s_bench.training.validation import system_options, validate
+
+    val_questions = val_ds.filter(indices=list(prep.validation["index"]))
+    options = system_options(config.template, config.schema_formats[0], config.schema_options, config.max_new_tokens)
+
+    def validator(m, step: int) -> float:
+        acc, _ = validate(m, tokenizer, val_questions, out / "validation" / f"step-{step:06d}", base_path=config.base,
+                          identity={"model": config.base, "trained_weights": f"{out} (in memory)", "step": step,
+                                    **identity},
+                          options=options, gen_batch_size=config.gen_batch_size, workers=config.exec_workers,
+                          timeout=config.exec_timeout)
+        return acc
+
+    return validator
+
+
 def train(config: TrainConfig, *, loss_hook=None, callbacks=()) -> Path:
     """Fine-tune, validate by execution, keep the best weights; returns the output folder.
 
@@ -468,9 +509,6 @@ def train(config: TrainConfig, *, loss_hook=None, callbacks=()) -> Path:
     import torch
     from transformers import EarlyStoppingCallback
 
-    from t2s_bench.prompting import load_template
-    from t2s_bench.training.models import base_fingerprint
-    from t2s_bench.training.validation import system_options, validate
 
     started = time.monotonic()
     config.validate()
@@ -504,33 +542,10 @@ def train(config: TrainConfig, *, loss_hook=None, callbacks=()) -> Path:
     steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * world * config.grad_accum))
     total_steps = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
 
-    template = load_template(config.template)
-    run_info = {
-        "config": asdict(config),
-        "seed": config.seed,
-        "data": {"hash": prep.data_hash, "path": str(prep.path), "n_train": len(train_set),
-                 "n_validation": len(eval_set), "train_db_ids": prep.meta["train_db_ids"],
-                 "validation_db_ids": prep.meta["validation_db_ids"]},
-        "template": {"version": template.version, "sha256": template.sha256},
-        "base_model": base_fingerprint(config.base, config.gguf_file),
-        "packages": package_versions(),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "processes": world,
-        "global_batch": config.batch_size * world * config.grad_accum,
-    }
+    run_info = run_record(config, prep, device, world, n_train=len(train_set), n_validation=len(eval_set))
     if main:
         (out / "train_config.json").write_text(json.dumps(run_info, indent=1, default=str))
-
-    val_questions = val_ds.filter(indices=list(prep.validation["index"]))
-    options = system_options(config.template, config.schema_formats[0], config.schema_options, config.max_new_tokens)
-
-    def validator(m, step: int) -> float:
-        acc, _ = validate(m, tokenizer, val_questions, out / "validation" / f"step-{step:06d}", base_path=config.base,
-                          identity={"model": config.base, "trained_weights": f"{out} (in memory)", "step": step,
-                                    "builder": config.builder},
-                          options=options, gen_batch_size=config.gen_batch_size, workers=config.exec_workers,
-                          timeout=config.exec_timeout)
-        return acc
+    validator = make_validator(config, tokenizer, val_ds, prep, out, {"builder": config.builder})
 
     guard = NonFiniteGuard(config.max_consecutive_nonfinite)
     if resume_from is not None and main and (out / "nonfinite_steps.jsonl").is_file():
