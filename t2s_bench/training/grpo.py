@@ -333,20 +333,6 @@ def _grpo_trainer_class():
     return SQLGRPOTrainer
 
 
-def _curves_callback():
-    from transformers import TrainerCallback
-
-    class Curves(TrainerCallback):
-        def __init__(self, out: Path):
-            self.out = out
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if state.is_world_process_zero:
-                write_curves(self.out, curve_rows(state.log_history))
-
-    return Curves
-
-
 def curve_rows(history: list[dict]) -> list[dict]:
     """GRPO's log history as curve rows: one per training log (reward, KL, ...) and per validation."""
     rows = []
@@ -527,7 +513,7 @@ def train_grpo(config: TrainConfig, settings: GRPOSettings, *, callbacks=()) -> 
     guard = NonFiniteGuard(config.max_consecutive_nonfinite)
     if resume_from is not None and main and (out / "nonfinite_steps.jsonl").is_file():
         guard.skipped = len((out / "nonfinite_steps.jsonl").read_text().splitlines())
-    TimeBudget, FinalEvaluation, _ = _callbacks()
+    TimeBudget, FinalEvaluation, Curves = _callbacks()
     ref: dict = {}
     tokenizer.padding_side = "left"  # TRL generates from left-padded prompts
     trainer = _grpo_trainer_class()(
@@ -537,7 +523,7 @@ def train_grpo(config: TrainConfig, settings: GRPOSettings, *, callbacks=()) -> 
         processing_class=tokenizer,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience),
                    TimeBudget(config.time_budget_s, started, ref), FinalEvaluation(config.eval_every),
-                   _curves_callback()(out), *callbacks],
+                   Curves(out, lambda out, history: write_curves(out, curve_rows(history))), *callbacks],
         guard=guard, validator=validator, out=out, sdpa_kernels=config.sdpa_kernels,
     )
     ref["trainer"] = trainer

@@ -243,14 +243,16 @@ def _callbacks():
                 control.should_save = True
 
     class Curves(TrainerCallback):
-        """curves.json / .csv / .png from the Trainer's log history, rewritten at each log."""
+        """curves.json / .csv / .png from the Trainer's log history, rewritten at each log (`write(out, history)`;
+        default: the SFT curves)."""
 
-        def __init__(self, out: Path):
+        def __init__(self, out: Path, write=None):
             self.out = out
+            self.write = write or (lambda out, history: write_curves(out, curve_rows(history)))
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if state.is_world_process_zero:
-                write_curves(self.out, curve_rows(state.log_history))
+                self.write(self.out, state.log_history)
 
     return TimeBudget, FinalEvaluation, Curves
 
