@@ -5,21 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from t2s_bench.cli import build_parser
 from t2s_bench.cli.run import build_run_config
 from t2s_bench.cli.train import config_from_args
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPE = ROOT / "configs/train/qwen2.5-coder-0.5b-lora-syn-pv.yaml"
-COMMITTED = ROOT / "results/finetune-qwen2.5-coder-0.5b-lora-syn-pv/train_config.json"
+# each committed recipe and the training run it produced
+RECIPES = [("configs/train/qwen2.5-coder-0.5b-lora-syn-pv.yaml", "results/finetune-qwen2.5-coder-0.5b-lora-syn-pv"),
+           ("configs/train/qwen2.5-coder-1.5b-lora-syn-pv.yaml", "results/finetune-qwen2.5-coder-1.5b-lora-syn-pv")]
 # what differs by machine or by call, not by recipe
 PER_CALL = {"base", "out", "time_budget_s", "data_cache", "device", "report_to", "resume", "dataloader_workers"}
 
 
-def test_train_recipe_matches_the_committed_run():
-    args = build_parser().parse_args(["train", "--config", str(RECIPE), "--base", "b", "--out", "o"])
+@pytest.mark.parametrize("recipe,run", RECIPES)
+def test_train_recipe_matches_the_committed_run(recipe, run):
+    args = build_parser().parse_args(["train", "--config", str(ROOT / recipe), "--base", "b", "--out", "o"])
     config = config_from_args(args)
-    committed = json.loads(COMMITTED.read_text())["config"]
+    committed = json.loads((ROOT / run / "train_config.json").read_text())["config"]
     ours = {k: v for k, v in vars(config).items() if k not in PER_CALL}
     differing = {k: (v, committed.get(k)) for k, v in ours.items()
                  if k in committed and json.loads(json.dumps(v)) != committed[k]}
