@@ -222,18 +222,44 @@ def finetuned(adapter=None, model=None, backend=None, dataset_name=None, backend
                 f"finetuned: the adapter's base model {model!r} is not here (trained on another machine?); "
                 "pass --model BASE (a HF folder, a .gguf file or a catalog name)"
             )
-        sys_opts.setdefault("template", trained.get("template", "v1.0"))
-        formats = trained.get("schema_formats") or ["ddl"]
-        sys_opts.setdefault("schema_format", formats[0])
-        # a model trained on pruned schemas / retrieved values is tested with the same schema text
-        for key, value in (trained.get("schema_options") or {}).items():
-            if key in LINKING_OPTIONS:
-                sys_opts.setdefault(key, value)
+        _use_training_prompt(trained, sys_opts)
         b_opts["adapter"] = str(adapter)
         if trained.get("gguf_file") and not str(model).endswith(".gguf"):
             b_opts.setdefault("gguf_file", trained["gguf_file"])
         backend = backend or "transformers"
+    else:
+        trained = _exported_prompt(Path(str(model)))
+        if trained:
+            _use_training_prompt(trained, sys_opts)
     return PromptedSystem("finetuned", _backend("finetuned", finetuned, model, backend, b_opts), **sys_opts)
+
+
+def _use_training_prompt(trained: dict, sys_opts: dict) -> None:
+    """Test a trained model with the prompt it was trained on; options given explicitly win."""
+    sys_opts.setdefault("template", trained.get("template", "v1.0"))
+    formats = trained.get("schema_formats") or ["ddl"]
+    sys_opts.setdefault("schema_format", formats[0])
+    # a model trained on pruned schemas / retrieved values is tested with the same schema text
+    for key, value in (trained.get("schema_options") or {}).items():
+        if key in LINKING_OPTIONS:
+            sys_opts.setdefault(key, value)
+
+
+def _exported_prompt(gguf: Path) -> dict:
+    """The training prompt of a GGUF from `t2s-bench train export`: its `.export.json` sidecar, else the
+    train_config.json of the adapter folder it was exported into; {} for any other model."""
+    import json
+
+    if gguf.suffix != ".gguf" or not gguf.is_file():
+        return {}
+    sidecar = gguf.with_name(gguf.stem + ".export.json")
+    if sidecar.is_file() and json.loads(sidecar.read_text()).get("prompt"):
+        return json.loads(sidecar.read_text())["prompt"]
+    info = gguf.parent / "train_config.json"
+    if info.is_file():
+        meta = json.loads(info.read_text())
+        return meta.get("config", meta)
+    return {}
 
 
 def _adapter_meta(adapter: Path) -> dict:

@@ -21,6 +21,7 @@ GGUF_TYPES = ("f32", "f16", "q8_0", "q4_k_m", "q5_k_m", "q6_k")
 # quantised types written by llama.cpp's own quantizer (through llama-cpp-python's C API)
 LLAMA_CPP_FTYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
                     "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M", "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K"}
+PROMPT_FIELDS = ("template", "schema_formats", "schema_options")  # what a trained model's prompt depends on
 VERIFY_TEXT = "<|im_start|>user\nHow many singers are there?<|im_end|>\n<|im_start|>assistant\nSELECT count(*) FROM singer"
 
 
@@ -32,6 +33,16 @@ def _base_of(adapter_dir: Path) -> tuple[str, str | None]:
         return cfg["base"], cfg.get("gguf_file")
     cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
     return cfg["base_model_name_or_path"], None
+
+
+def _training_prompt(adapter_dir: Path) -> dict:
+    """The prompt settings the adapter was trained with, kept beside the GGUF so that
+    `t2s-bench run --system finetuned --model X.gguf` tests it with the same prompt."""
+    info = adapter_dir / "train_config.json"
+    if not info.is_file():
+        return {}
+    cfg = json.loads(info.read_text())["config"]
+    return {k: cfg[k] for k in PROMPT_FIELDS if k in cfg}
 
 
 def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, *, dtype: str = "float16",
@@ -163,7 +174,7 @@ def export_adapter(adapter_dir: str | Path, out_path: str | Path, *, quant: str 
                            dtype="float32" if quant == "f32" else "float16", base=base, gguf_file=gguf_file)
     export_gguf(merged, out_path, quant=quant)
     summary = {"adapter": str(adapter_dir), "merged_hf": str(merged), "gguf": str(out_path), "quant": quant,
-               "gguf_bytes": out_path.stat().st_size}
+               "gguf_bytes": out_path.stat().st_size, "prompt": _training_prompt(Path(adapter_dir))}
     if verify:
         try:
             import llama_cpp  # noqa: F401

@@ -86,6 +86,26 @@ def test_finetuned_adapter_with_missing_base_is_a_clear_error(tmp_path):
         get_system("finetuned", adapter=str(adapter))
 
 
+@pytest.mark.parametrize("record", ["sidecar", "train_config"])
+def test_finetuned_gguf_is_tested_with_its_training_prompt(tiny_model, tmp_path, record):
+    """An exported GGUF carries its training prompt (`.export.json`, or the adapter folder's
+    train_config.json for older exports); options given explicitly still win."""
+    gguf = tmp_path / "model-q4_k_m.gguf"
+    gguf.write_bytes(tiny_model.gguf_path.read_bytes())
+    prompt = {"template": "v1.0", "schema_formats": ["compact"], "schema_options": {"schema": "pruned", "values": True}}
+    if record == "sidecar":
+        (tmp_path / "model-q4_k_m.export.json").write_text(json.dumps({"gguf": str(gguf), "prompt": prompt}))
+    else:
+        (tmp_path / "train_config.json").write_text(json.dumps({"config": prompt}))
+    system = get_system("finetuned", model=str(gguf))
+    assert system.schema_format == "compact"
+    assert system.schema_options.schema == "pruned" and system.schema_options.values is True
+    explicit = get_system("finetuned", model=str(gguf), schema="full")
+    assert explicit.schema_options.schema == "full"
+    plain = get_system("finetuned", model=str(tiny_model.gguf_path))  # a GGUF with no training record
+    assert plain.schema_format == "ddl" and plain.schema_options.schema == "full"
+
+
 def test_zero_shot_end_to_end_on_the_tiny_gguf(tiny_model, tmp_path):
     out = run(RunConfig(system="zero-shot", dataset="demo", limit=6, out=str(tmp_path / "run"), progress=False,
                         system_options={"model": str(tiny_model.gguf_path), "max_new_tokens": 8}))

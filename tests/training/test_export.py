@@ -83,6 +83,9 @@ def test_merge_matches_the_adapter_and_gguf_round_trips(trained, tmp_path):
         with_adapter = PeftModel.from_pretrained(base, str(out)).eval()(ids).logits
         merged = AutoModelForCausalLM.from_pretrained(summary["merged_hf"], dtype=torch.float32).eval()(ids).logits
     assert torch.allclose(with_adapter, merged, atol=1e-4)
+    sidecar = json.loads((tmp_path / "ft.export.json").read_text())
+    assert sidecar["prompt"]["template"] == config.template  # `run --system finetuned --model ft.gguf` reads it
+    assert sidecar["prompt"]["schema_formats"] == list(config.schema_formats)
     check = summary["verify"]
     assert check["tokens_equal"] and check["max_abs_logit_diff_all"] < 1e-3 * max(1.0, check["max_abs_logit"])
 
