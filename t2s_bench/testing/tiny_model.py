@@ -325,6 +325,34 @@ def write_qwen2_gguf(hf_dir: str | Path, gguf_path: str | Path, *, outtype: str 
 # ---------------------------------------------------------------- round trip check
 
 
+def hf_logits(model, ids: list[int]):
+    """Next-token logits (positions × vocabulary, float32 numpy) of a transformers model or folder."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if not hasattr(model, "forward"):
+        model = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    model.eval()
+    with torch.no_grad():
+        return model(torch.tensor([ids])).logits[0].float().numpy()
+
+
+def gguf_logits(gguf_path: str | Path, ids: list[int], *, n_threads: int = 2):
+    """Next-token logits of a GGUF file in llama-cpp-python on the same token ids."""
+    import numpy as np
+
+    from t2s_bench.backends.llama_cpp import load_llama
+
+    llm = load_llama(gguf_path, n_ctx=max(64, len(ids) + 8), n_batch=max(64, len(ids) + 8), n_threads=n_threads,
+                     logits_all=True, verbose=False)
+    try:
+        llm.reset()
+        llm.eval(ids)
+        return np.asarray(llm.scores[: len(ids)], dtype=np.float32)
+    finally:
+        llm.close()
+
+
 def compare_hf_and_gguf(hf_dir: str | Path, gguf_path: str | Path, text: str, *, n_threads: int = 2) -> dict:
     """Tokenize `text` (special tokens allowed) with both files and compare logits.
 
@@ -334,42 +362,27 @@ def compare_hf_and_gguf(hf_dir: str | Path, gguf_path: str | Path, text: str, *,
     Logits are compared on the HF token ids, so a tokenizer mismatch does not hide a weight one.
     """
     import numpy as np
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from t2s_bench.backends.llama_cpp import load_llama
 
-    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
-    hf_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    hf_ids = AutoTokenizer.from_pretrained(hf_dir)(text, add_special_tokens=False)["input_ids"]
     if not hf_ids:
         raise ValueError("text tokenizes to nothing")
-    model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
-    model.eval()
-    with torch.no_grad():
-        hf_logits = model(torch.tensor([hf_ids])).logits[0].float().numpy()
-
-    llm = load_llama(
-        gguf_path,
-        n_ctx=max(64, len(hf_ids) + 8),
-        n_batch=max(64, len(hf_ids) + 8),
-        n_threads=n_threads,
-        logits_all=True,
-        verbose=False,
-    )
+    hf = hf_logits(hf_dir, hf_ids)
+    gg = gguf_logits(gguf_path, hf_ids, n_threads=n_threads)
+    llm = load_llama(gguf_path, n_ctx=64, n_threads=n_threads, vocab_only=True, verbose=False)
     try:
         gg_ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        llm.reset()
-        llm.eval(hf_ids)
-        gg_logits = np.asarray(llm.scores[: len(hf_ids)], dtype=np.float32)
     finally:
         llm.close()
-    n = min(hf_logits.shape[1], gg_logits.shape[1])
-    diff = np.abs(hf_logits[:, :n] - gg_logits[:, :n])
+    n = min(hf.shape[1], gg.shape[1])
+    diff = np.abs(hf[:, :n] - gg[:, :n])
     return {
         "tokens_equal": list(gg_ids) == list(hf_ids),
         "n_tokens": len(hf_ids),
         "max_abs_logit_diff": float(diff[0].max()),
         "max_abs_logit_diff_all": float(diff.max()),
-        "max_abs_logit": float(np.abs(hf_logits).max()),
-        "argmax_agreement": float((hf_logits[:, :n].argmax(1) == gg_logits[:, :n].argmax(1)).mean()),
+        "max_abs_logit": float(np.abs(hf).max()),
+        "argmax_agreement": float((hf[:, :n].argmax(1) == gg[:, :n].argmax(1)).mean()),
     }

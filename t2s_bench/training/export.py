@@ -21,6 +21,7 @@ GGUF_TYPES = ("f32", "f16", "q8_0", "q4_k_m", "q5_k_m", "q6_k")
 # quantised types written by llama.cpp's own quantizer (through llama-cpp-python's C API)
 LLAMA_CPP_FTYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
                     "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M", "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K"}
+KEPT_WARNING = 0.5  # warn when a GGUF keeps less than this share of the fine-tuning (see fine_tuning_kept)
 PROMPT_FIELDS = ("template", "schema_formats", "schema_options")  # what a trained model's prompt depends on
 VERIFY_TEXT = "<|im_start|>user\nHow many singers are there?<|im_end|>\n<|im_start|>assistant\nSELECT count(*) FROM singer"
 
@@ -165,6 +166,40 @@ def verify_gguf(merged_dir: str | Path, gguf_path: str | Path, text: str = VERIF
     return compare_hf_and_gguf(merged_dir, gguf_path, text)
 
 
+def fine_tuning_kept(merged_dir: str | Path, gguf_path: str | Path, base: str, gguf_file: str | None = None,
+                     text: str = VERIFY_TEXT) -> dict:
+    """How much of what fine-tuning changed survives in the GGUF, on `text`.
+
+    Quantising a merged adapter re-rounds every weight, and a LoRA change smaller than a 4-bit step is
+    rounded away (measured: Qwen2.5-Coder-1.5B at Q4_K_M kept too little of it and lost 10 points of
+    EX). Compares next-token distributions: `kl_base` = mean KL(merged ‖ base model), what fine-tuning
+    moved; `kl_gguf` = mean KL(merged ‖ GGUF), what the export lost; `kept` = 1 − kl_gguf / kl_base
+    (1: all kept; 0 or less: the GGUF is as far from the fine-tuned model as the base model is)."""
+    import numpy as np
+    import torch
+    from transformers import AutoTokenizer
+
+    from t2s_bench.testing.tiny_model import gguf_logits, hf_logits
+    from t2s_bench.training.models import load_model
+
+    ids = AutoTokenizer.from_pretrained(merged_dir)(text, add_special_tokens=False)["input_ids"]
+
+    def log_softmax(x):
+        x = x - x.max(axis=1, keepdims=True)
+        return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+
+    merged = log_softmax(hf_logits(merged_dir, ids))
+    n = merged.shape[1]
+    base_lp = log_softmax(hf_logits(load_model(base, gguf_file, dtype=torch.float32), ids)[:, :n])
+    gguf_lp = log_softmax(gguf_logits(gguf_path, ids)[:, :n])
+
+    def kl(q):
+        return float((np.exp(merged) * (merged - q)).sum(axis=1).mean())
+
+    kl_base, kl_gguf = kl(base_lp), kl(gguf_lp)
+    return {"kl_base": kl_base, "kl_gguf": kl_gguf, "kept": 1.0 - kl_gguf / kl_base if kl_base > 0 else None}
+
+
 def export_adapter(adapter_dir: str | Path, out_path: str | Path, *, quant: str = "f16", keep_merged: bool = True,
                    verify: bool = True, base: str | None = None, gguf_file: str | None = None) -> dict:
     """Adapter folder -> merged HF folder (beside the GGUF) -> GGUF -> round-trip check; returns a summary."""
@@ -182,6 +217,14 @@ def export_adapter(adapter_dir: str | Path, out_path: str | Path, *, quant: str 
             summary["verify"] = "skipped: llama-cpp-python is not installed (pip install 't2s-bench[gguf]')"
         else:
             summary["verify"] = verify_gguf(merged, out_path)
+            if base is None:
+                base, gguf_file = _base_of(Path(adapter_dir))
+            summary["fine_tuning_kept"] = kept = fine_tuning_kept(merged, out_path, base, gguf_file)
+            if kept["kept"] is not None and kept["kept"] < KEPT_WARNING:
+                log.warning("export: the %s GGUF keeps %.0f%% of what fine-tuning changed (KL to the fine-tuned "
+                            "model %.3g against %.3g for the base model): quantisation rounded the adapter away; "
+                            "export --quant q8_0 (or q6_k), and score the GGUF before using it",
+                            quant, 100 * kept["kept"], kept["kl_gguf"], kept["kl_base"])
     if not keep_merged:
         shutil.rmtree(merged, ignore_errors=True)
         summary["merged_hf"] = None

@@ -88,6 +88,21 @@ def test_merge_matches_the_adapter_and_gguf_round_trips(trained, tmp_path):
     assert sidecar["prompt"]["schema_formats"] == list(config.schema_formats)
     check = summary["verify"]
     assert check["tokens_equal"] and check["max_abs_logit_diff_all"] < 1e-3 * max(1.0, check["max_abs_logit"])
+    # an f32 GGUF keeps all of what fine-tuning changed...
+    kept = summary["fine_tuning_kept"]
+    assert kept["kl_base"] > 1e-6 and kept["kl_gguf"] < 1e-3 * kept["kl_base"] and kept["kept"] > 0.99
+
+
+def test_fine_tuning_kept_is_zero_for_a_gguf_of_the_base_model(trained, tiny_model, tmp_path):
+    """...and the base model's own GGUF keeps none of it: what a 4-bit export that rounds the adapter
+    away looks like."""
+    from t2s_bench.training import fine_tuning_kept, merge_adapter
+
+    config, out = trained
+    _llama_cpp_or_skip()
+    merged = merge_adapter(out, tmp_path / "merged", dtype="float32")
+    kept = fine_tuning_kept(merged, tiny_model.gguf_path, config.base)
+    assert kept["kl_base"] > 1e-6 and abs(kept["kept"]) < 0.05
 
 
 def test_q8_0_gguf_holds_the_merged_weights_to_8_bit_precision(trained, tmp_path):
