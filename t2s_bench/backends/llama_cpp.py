@@ -139,6 +139,7 @@ class LlamaCppBackend(Backend):
         parallel: int | None = None,
         chat_template: str | None = None,
         extra_buffers: bool | None = None,
+        lora_path: str | Path | None = None,
         verbose: bool = False,
     ):
         # llama.cpp's OpenMP threads spin while waiting by default; on a shared or busy CPU that
@@ -150,6 +151,10 @@ class LlamaCppBackend(Backend):
 
         self.model_id = str(model or default_model())
         self.model_path = resolve_model(self.model_id)
+        self.lora_path = Path(lora_path) if lora_path else None
+        if self.lora_path and not self.lora_path.is_file():
+            raise FileNotFoundError(f"LoRA adapter {self.lora_path} not found (write one with "
+                                    "`t2s-bench train export ADAPTER --lora-gguf`)")
         if not self.model_path.is_file():
             raise ValueError(f"llama-cpp needs a GGUF file, got {self.model_path}")
         self.n_threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
@@ -174,6 +179,7 @@ class LlamaCppBackend(Backend):
                 n_threads_batch=self.n_threads,
                 n_gpu_layers=n_gpu_layers,
                 seed=seed,
+                lora_path=str(self.lora_path) if self.lora_path else None,  # a GGUF LoRA (`train export --lora-gguf`)
                 verbose=verbose,
             )
         self._decoder = None
@@ -354,6 +360,8 @@ class LlamaCppBackend(Backend):
             "model_sha256": fp["sha256"],
             "model_size": fp["size"],
             "chat_template_sha256": hashlib.sha256(self.chat_template.encode()).hexdigest(),
+            **({"lora": str(self.lora_path), "lora_sha256": file_fingerprint(self.lora_path)["sha256"]}
+               if self.lora_path else {}),
             "params": {
                 "n_ctx": self.context_window,
                 "n_gpu_layers": self.n_gpu_layers,

@@ -114,6 +114,12 @@ class PrefixSharingDecoder:
         params.n_threads = params.n_threads_batch = n_threads
         params.flash_attn_type = low.LLAMA_FLASH_ATTN_TYPE_DISABLED  # as the `Llama` context
         self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        if getattr(llm, "_lora_adapter", None) is not None:  # a runtime LoRA adapter applies to this context too
+            import ctypes
+
+            adapters = (low.llama_adapter_lora_p_ctypes * 1)(llm._lora_adapter)
+            if low.llama_set_adapters_lora(self._ctx.ctx, adapters, 1, (ctypes.c_float * 1)(llm.lora_scale)):
+                raise RuntimeError("llama.cpp refused the LoRA adapter on the batched decoder's context")
         self._batch = _internals.LlamaBatch(n_tokens=n_ctx, embd=0, n_seq_max=1, verbose=False)
         self._memory = self._ctx.memory
         self._vocab = llm._model.vocab

@@ -142,8 +142,17 @@ def _train(args) -> int:
 
 
 def _export(args) -> int:
-    from t2s_bench.training import export_adapter
+    from t2s_bench.training import export_adapter, export_lora_gguf
 
+    if args.lora:  # the adapter alone; the base GGUF stays as it is
+        from t2s_bench.systems.builtin import LORA_GGUF
+
+        out = export_lora_gguf(args.adapter, args.out or Path(args.adapter) / LORA_GGUF)
+        print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); run it with: t2s-bench run --system finetuned "
+              f"--adapter {args.adapter} --model BASE.gguf --backend llama-cpp")
+        return 0
+    if not args.out:
+        raise SystemExit("train export: --out X.gguf is required (or --lora-gguf for the adapter alone)")
     summary = export_adapter(args.adapter, args.out, quant=args.quant, verify=not args.no_verify,
                              base=args.export_base, gguf_file=args.export_gguf_file)
     print(json.dumps(summary, indent=1))
@@ -230,7 +239,10 @@ def add_parser(subparsers) -> None:
     sub = p.add_subparsers(dest="train_command", metavar="export")
     e = sub.add_parser("export", help="merge an adapter into its base model and write GGUF")
     e.add_argument("adapter", help="adapter folder (output of `t2s-bench train`)")
-    e.add_argument("--out", required=True, help="GGUF file to write")
+    e.add_argument("--out", help="GGUF file to write (with --lora-gguf: default ADAPTER/adapter-lora-f16.gguf)")
+    e.add_argument("--lora-gguf", dest="lora", action="store_true",
+                   help="write the adapter alone as a GGUF LoRA (f16) that llama.cpp applies at run time to the "
+                   "unchanged base GGUF: nothing is re-quantised, so a 4-bit base keeps all of the fine-tuning")
     e.add_argument("--quant", default="f16", choices=["f32", "f16", "q8_0", "q4_k_m", "q5_k_m", "q6_k"],
                    help="GGUF type; quantised types use llama.cpp's quantizer (default f16)")
     e.add_argument("--base", dest="export_base",

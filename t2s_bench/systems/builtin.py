@@ -223,12 +223,15 @@ def finetuned(adapter=None, model=None, backend=None, dataset_name=None, backend
                 "pass --model BASE (a HF folder, a .gguf file or a catalog name)"
             )
         _use_training_prompt(trained, sys_opts)
+        if backend == "llama-cpp":  # a GGUF base left as it is, the adapter applied at run time as a GGUF LoRA
+            b_opts.setdefault("lora_path", _lora_gguf(Path(adapter)))
+            return PromptedSystem("finetuned", _backend("finetuned", finetuned, model, backend, b_opts), **sys_opts)
         b_opts["adapter"] = str(adapter)
         if trained.get("gguf_file") and not str(model).endswith(".gguf"):
             b_opts.setdefault("gguf_file", trained["gguf_file"])
         backend = backend or "transformers"
     else:
-        trained = _exported_prompt(Path(str(model)))
+        trained = _exported_prompt(Path(str(b_opts.get("lora_path") or model)))
         if trained:
             _use_training_prompt(trained, sys_opts)
     return PromptedSystem("finetuned", _backend("finetuned", finetuned, model, backend, b_opts), **sys_opts)
@@ -243,6 +246,17 @@ def _use_training_prompt(trained: dict, sys_opts: dict) -> None:
     for key, value in (trained.get("schema_options") or {}).items():
         if key in LINKING_OPTIONS:
             sys_opts.setdefault(key, value)
+
+
+LORA_GGUF = "adapter-lora-f16.gguf"  # where `t2s-bench train export ADAPTER --lora-gguf` writes by default
+
+
+def _lora_gguf(adapter: Path) -> str:
+    path = adapter / LORA_GGUF
+    if not path.is_file():
+        raise FileNotFoundError(f"finetuned: {adapter} has no {LORA_GGUF} for the llama-cpp backend; write it with "
+                                f"`t2s-bench train export {adapter} --lora-gguf`, or run with --backend transformers")
+    return str(path)
 
 
 def _exported_prompt(gguf: Path) -> dict:

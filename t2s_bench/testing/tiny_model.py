@@ -337,14 +337,14 @@ def hf_logits(model, ids: list[int]):
         return model(torch.tensor([ids])).logits[0].float().numpy()
 
 
-def gguf_logits(gguf_path: str | Path, ids: list[int], *, n_threads: int = 2):
-    """Next-token logits of a GGUF file in llama-cpp-python on the same token ids."""
+def gguf_logits(gguf_path: str | Path, ids: list[int], *, n_threads: int = 2, lora_path: str | Path | None = None):
+    """Next-token logits of a GGUF file (with a GGUF LoRA applied, if given) in llama-cpp-python."""
     import numpy as np
 
     from t2s_bench.backends.llama_cpp import load_llama
 
     llm = load_llama(gguf_path, n_ctx=max(64, len(ids) + 8), n_batch=max(64, len(ids) + 8), n_threads=n_threads,
-                     logits_all=True, verbose=False)
+                     logits_all=True, lora_path=str(lora_path) if lora_path else None, verbose=False)
     try:
         llm.reset()
         llm.eval(ids)

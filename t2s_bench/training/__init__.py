@@ -6,6 +6,7 @@ from t2s_bench.training.data import PreparedData, PrepSettings, prepare_training
 from t2s_bench.training.export import (
     export_adapter,
     export_gguf,
+    export_lora_gguf,
     fine_tuning_kept,
     merge_adapter,
     quantize_gguf,
@@ -15,7 +16,8 @@ from t2s_bench.training.guard import NonFiniteGuard, NonFiniteTrainingError, opt
 from t2s_bench.training.trainer import train
 
 __all__ = [
-    "PrepSettings", "PreparedData", "prepare_training_data", "export_adapter", "export_gguf", "fine_tuning_kept",
-    "merge_adapter", "quantize_gguf", "verify_gguf", "NonFiniteGuard", "NonFiniteTrainingError", "optimizer_step", "sft_loss_sum",
+    "PrepSettings", "PreparedData", "prepare_training_data", "export_adapter", "export_gguf", "export_lora_gguf",
+    "fine_tuning_kept", "merge_adapter", "quantize_gguf", "verify_gguf", "NonFiniteGuard", "NonFiniteTrainingError",
+    "optimizer_step", "sft_loss_sum",
     "TrainConfig", "train",
 ]

@@ -166,15 +166,61 @@ def verify_gguf(merged_dir: str | Path, gguf_path: str | Path, text: str = VERIF
     return compare_hf_and_gguf(merged_dir, gguf_path, text)
 
 
+def export_lora_gguf(adapter_dir: str | Path, out_path: str | Path) -> Path:
+    """A PEFT LoRA adapter of a Qwen2 model -> a GGUF LoRA adapter (f16) for llama.cpp's runtime adapters.
+
+    The base GGUF stays as it is and llama.cpp adds B·A·alpha/r at run time, so nothing is re-rounded:
+    the model runs exactly as trained on the de-quantised base. Written with the gguf package
+    (llama.cpp's own converter, convert_lora_to_gguf.py, is a repository script, not on PyPI)."""
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    from t2s_bench.testing.tiny_model import _gguf_tensor_name
+
+    adapter_dir, out_path = Path(adapter_dir), Path(out_path)
+    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    if cfg.get("peft_type", "LORA") != "LORA" or cfg.get("use_dora") or cfg.get("use_rslora"):
+        raise ValueError(f"{adapter_dir}: only plain LoRA adapters convert to a GGUF LoRA (no DoRA, no rsLoRA)")
+    if cfg.get("rank_pattern") or cfg.get("alpha_pattern"):
+        raise ValueError(f"{adapter_dir}: per-module ranks or alphas do not fit GGUF's single adapter alpha")
+    tensors = {}
+    for name, value in load_file(str(adapter_dir / "adapter_model.safetensors")).items():
+        # base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight -> blk.0.attn_q.weight.lora_a
+        module, _, kind = name.removeprefix("base_model.model.").rpartition(".lora_")
+        target = _gguf_tensor_name(module + ".weight")
+        if target is None or kind not in ("A.weight", "B.weight"):
+            raise ValueError(f"{adapter_dir}: no GGUF name for adapter tensor {name}")
+        tensors[f"{target}.lora_{kind[0].lower()}"] = value.astype(np.float16)
+    tmp = out_path.with_name(out_path.name + ".partial")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(tmp), "qwen2")
+    writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(cfg["lora_alpha"]))
+    for name, value in sorted(tensors.items()):
+        writer.add_tensor(name, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    tmp.replace(out_path)
+    (out_path.with_name(out_path.stem + ".export.json")).write_text(json.dumps(
+        {"adapter": str(adapter_dir), "lora_gguf": str(out_path), "gguf_bytes": out_path.stat().st_size,
+         "prompt": _training_prompt(adapter_dir)}, indent=1))
+    return out_path
+
+
 def fine_tuning_kept(merged_dir: str | Path, gguf_path: str | Path, base: str, gguf_file: str | None = None,
-                     text: str = VERIFY_TEXT) -> dict:
+                     text: str = VERIFY_TEXT, lora_path: str | Path | None = None) -> dict:
     """How much of what fine-tuning changed survives in the GGUF, on `text`.
 
     Quantising a merged adapter re-rounds every weight, and a LoRA change smaller than a 4-bit step is
     rounded away (measured: Qwen2.5-Coder-1.5B at Q4_K_M kept too little of it and lost 10 points of
     EX). Compares next-token distributions: `kl_base` = mean KL(merged ‖ base model), what fine-tuning
     moved; `kl_gguf` = mean KL(merged ‖ GGUF), what the export lost; `kept` = 1 − kl_gguf / kl_base
-    (1: all kept; 0 or less: the GGUF is as far from the fine-tuned model as the base model is)."""
+    (1: all kept; 0 or less: the GGUF is as far from the fine-tuned model as the base model is).
+    `lora_path`: a GGUF LoRA applied to `gguf_path` at run time (`export_lora_gguf`)."""
     import numpy as np
     import torch
     from transformers import AutoTokenizer
@@ -191,7 +237,7 @@ def fine_tuning_kept(merged_dir: str | Path, gguf_path: str | Path, base: str, g
     merged = log_softmax(hf_logits(merged_dir, ids))
     n = merged.shape[1]
     base_lp = log_softmax(hf_logits(load_model(base, gguf_file, dtype=torch.float32), ids)[:, :n])
-    gguf_lp = log_softmax(gguf_logits(gguf_path, ids)[:, :n])
+    gguf_lp = log_softmax(gguf_logits(gguf_path, ids, lora_path=lora_path)[:, :n])
 
     def kl(q):
         return float((np.exp(merged) * (merged - q)).sum(axis=1).mean())

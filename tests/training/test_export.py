@@ -169,3 +169,34 @@ def test_q4_k_m_export_runs_in_llama_cpp(trained, tmp_path):
     finally:
         llm.close()
     assert isinstance(out_text, str)
+
+
+def test_lora_gguf_on_the_unchanged_base_matches_the_adapter(trained, tiny_model, tmp_path):
+    """`train export --lora-gguf`: llama.cpp applies the GGUF LoRA to the base GGUF at run time and gives
+    the PEFT model's logits; the finetuned system runs it on the llama-cpp backend."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from t2s_bench.runner import RunConfig, run
+    from t2s_bench.testing.tiny_model import gguf_logits
+    from t2s_bench.training import export_lora_gguf
+
+    config, out = trained
+    _llama_cpp_or_skip()
+    lora = export_lora_gguf(out, out / "adapter-lora-f16.gguf")
+    assert json.loads((out / "adapter-lora-f16.export.json").read_text())["prompt"]["template"] == config.template
+    ids = [5, 17, 42, 99, 3, 250]
+    with torch.no_grad():
+        base = AutoModelForCausalLM.from_pretrained(config.base, dtype=torch.float32)
+        tuned = PeftModel.from_pretrained(base, str(out)).eval()(torch.tensor([ids])).logits[0].numpy()
+    plain = gguf_logits(tiny_model.gguf_path, ids)
+    with_lora = gguf_logits(tiny_model.gguf_path, ids, lora_path=lora)
+    n = tuned.shape[1]
+    error, moved = abs(with_lora[:, :n] - tuned).max(), abs(plain[:, :n] - tuned).max()
+    assert moved > 1e-3 and error < 0.05 * moved  # f16 adapter weights: small against what training moved
+    result = run(RunConfig(system="finetuned", dataset="demo", limit=4, out=str(tmp_path / "run"), progress=False,
+                           system_options={"adapter": str(out), "model": str(tiny_model.gguf_path),
+                                           "backend": "llama-cpp", "max_new_tokens": 8}))
+    recorded = json.loads((result / "config.json").read_text())
+    assert "adapter-lora-f16.gguf" in json.dumps(recorded)
+    assert len((result / "predictions.jsonl").read_text().splitlines()) == 4
