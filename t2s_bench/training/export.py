@@ -21,7 +21,7 @@ GGUF_TYPES = ("f32", "f16", "q8_0", "q4_k_m", "q5_k_m", "q6_k")
 # quantised types written by llama.cpp's own quantizer (through llama-cpp-python's C API)
 LLAMA_CPP_FTYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
                     "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M", "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K"}
-KEPT_WARNING = 0.5  # warn when a GGUF keeps less than this share of the fine-tuning (see fine_tuning_kept)
+KEPT_WARNING = 0.25  # warn when a GGUF keeps less than this share of the fine-tuning (see fine_tuning_kept)
 PROMPT_FIELDS = ("template", "schema_formats", "schema_options")  # what a trained model's prompt depends on
 VERIFY_TEXT = "<|im_start|>user\nHow many singers are there?<|im_end|>\n<|im_start|>assistant\nSELECT count(*) FROM singer"
 
@@ -220,6 +220,10 @@ def fine_tuning_kept(merged_dir: str | Path, gguf_path: str | Path, base: str, g
     EX). Compares next-token distributions: `kl_base` = mean KL(merged ‖ base model), what fine-tuning
     moved; `kl_gguf` = mean KL(merged ‖ GGUF), what the export lost; `kept` = 1 − kl_gguf / kl_base
     (1: all kept; 0 or less: the GGUF is as far from the fine-tuned model as the base model is).
+    llama.cpp's k-quant kernels add a difference of their own (measured: KL 0.215 between Qwen2.5-Coder-1.5B
+    de-quantised in transformers and the same Q4_K_M file in llama.cpp on this text, against 0.370 for what
+    fine-tuning moved), so a 4-bit GGUF that keeps the whole adapter shows about 40% here (the base GGUF + GGUF
+    LoRA: 40%, and the same EX as the GPU), Q8_0 98%; the merged, re-quantised Q4_K_M 5% (10 points of EX lost).
     `lora_path`: a GGUF LoRA applied to `gguf_path` at run time (`export_lora_gguf`)."""
     import numpy as np
     import torch
