@@ -106,6 +106,17 @@ def test_finetuned_gguf_is_tested_with_its_training_prompt(tiny_model, tmp_path,
     assert plain.schema_format == "ddl" and plain.schema_options.schema == "full"
 
 
+def test_finetuned_adapter_on_llama_cpp_needs_its_gguf_lora(tiny_model, tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "train_config.json").write_text(json.dumps({"config": {"base": str(tiny_model.gguf_path)}}))
+    with pytest.raises(FileNotFoundError, match="--lora-gguf"):
+        get_system("finetuned", adapter=str(adapter), backend="llama-cpp")
+    with pytest.raises(FileNotFoundError, match="LoRA adapter .* not found"):
+        get_system("finetuned", model=str(tiny_model.gguf_path), backend_options={"lora_path": str(tmp_path / "no.gguf")})
+
+
 def test_zero_shot_end_to_end_on_the_tiny_gguf(tiny_model, tmp_path):
     out = run(RunConfig(system="zero-shot", dataset="demo", limit=6, out=str(tmp_path / "run"), progress=False,
                         system_options={"model": str(tiny_model.gguf_path), "max_new_tokens": 8}))
