@@ -331,8 +331,12 @@ and export:
 ```bash
 t2s-bench train --builder qlora --base qwen2.5-coder-0.5b --train spider-train --out adapters/qwen-qlora
 t2s-bench run --system finetuned --adapter adapters/qwen-qlora --dataset spider-dev
-t2s-bench train export adapters/qwen-qlora --out adapters/qwen-qlora/model-q4_k_m.gguf --quant q4_k_m
+t2s-bench train export adapters/qwen-qlora --lora-gguf      # the adapter as a GGUF LoRA for llama.cpp
+t2s-bench run --system finetuned --adapter adapters/qwen-qlora --model qwen2.5-coder-0.5b-gguf --backend llama-cpp
 ```
+
+The GGUF LoRA leaves the 4-bit base GGUF as it is; merging and re-quantising to Q4_K_M instead rounded a
+1.5B adapter away (10 points of EX lost; README, session 6).
 
 The next cell builds that command and runs it only when `T2S_NOTEBOOK_GPU=1` and CUDA is present."""),
     ("code", '''\
