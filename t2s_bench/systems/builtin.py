@@ -267,8 +267,9 @@ def _exported_prompt(gguf: Path) -> dict:
     if gguf.suffix != ".gguf" or not gguf.is_file():
         return {}
     sidecar = gguf.with_name(gguf.stem + ".export.json")
-    if sidecar.is_file() and json.loads(sidecar.read_text()).get("prompt"):
-        return json.loads(sidecar.read_text())["prompt"]
+    prompt = json.loads(sidecar.read_text()).get("prompt") if sidecar.is_file() else None
+    if prompt:
+        return prompt
     info = gguf.parent / "train_config.json"
     if info.is_file():
         meta = json.loads(info.read_text())

@@ -12,6 +12,14 @@ AUGMENTATIONS = ("spider-syn",)
 HELD_OUT = "held-out"
 
 
+def reject_unknown(cls, d: dict, what: str) -> None:
+    """A clear error for keys of `d` that are not fields of the dataclass `cls`."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} option(s) {unknown}; known: {sorted(known)}")
+
+
 @dataclass
 class TrainConfig:
     base: str  # HF folder, hub id, catalog name, or a .gguf file (de-quantized once into the cache)
@@ -80,10 +88,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        reject_unknown(cls, d, "training")
         d = dict(d)
         for key in ("schema_formats", "lora_targets", "sdpa_kernels", "augment"):
             if key in d and d[key] is not None:

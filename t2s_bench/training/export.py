@@ -220,10 +220,8 @@ def fine_tuning_kept(merged_dir: str | Path, gguf_path: str | Path, base: str, g
     EX). Compares next-token distributions: `kl_base` = mean KL(merged ‖ base model), what fine-tuning
     moved; `kl_gguf` = mean KL(merged ‖ GGUF), what the export lost; `kept` = 1 − kl_gguf / kl_base
     (1: all kept; 0 or less: the GGUF is as far from the fine-tuned model as the base model is).
-    llama.cpp's k-quant kernels add a difference of their own (measured: KL 0.215 between Qwen2.5-Coder-1.5B
-    de-quantised in transformers and the same Q4_K_M file in llama.cpp on this text, against 0.370 for what
-    fine-tuning moved), so a 4-bit GGUF that keeps the whole adapter shows about 40% here (the base GGUF + GGUF
-    LoRA: 40%, and the same EX as the GPU), Q8_0 98%; the merged, re-quantised Q4_K_M 5% (10 points of EX lost).
+    llama.cpp's k-quant kernels differ from transformers by themselves (1.5B: KL 0.215 against 0.370 moved by
+    fine-tuning), so a 4-bit GGUF that keeps the whole adapter reads about 40% (README, session 6).
     `lora_path`: a GGUF LoRA applied to `gguf_path` at run time (`export_lora_gguf`)."""
     import numpy as np
     import torch
@@ -273,7 +271,7 @@ def export_adapter(adapter_dir: str | Path, out_path: str | Path, *, quant: str 
             if kept["kept"] is not None and kept["kept"] < KEPT_WARNING:
                 log.warning("export: the %s GGUF keeps %.0f%% of what fine-tuning changed (KL to the fine-tuned "
                             "model %.3g against %.3g for the base model): quantisation rounded the adapter away; "
-                            "export --quant q8_0 (or q6_k), and score the GGUF before using it",
+                            "export the adapter alone (--lora-gguf) or --quant q8_0, and score the GGUF before using it",
                             quant, 100 * kept["kept"], kept["kl_gguf"], kept["kl_base"])
     if not keep_merged:
         shutil.rmtree(merged, ignore_errors=True)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from t2s_bench import paths
-from t2s_bench.training.config import HELD_OUT, TrainConfig
+from t2s_bench.training.config import HELD_OUT, TrainConfig, reject_unknown
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,7 @@ class GRPOSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> GRPOSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown GRPO option(s) {unknown}; known: {sorted(known)}")
+        reject_unknown(cls, d, "GRPO")
         return cls(**d)
 
     @classmethod
