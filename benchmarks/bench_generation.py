@@ -34,7 +34,7 @@ from pathlib import Path
 from t2s_bench.backends import GenerationRequest, get_backend
 
 log = logging.getLogger("bench_generation")
-STRATEGY_NAMES = ("padded", "static", "continuous", "continuous-default")
+STRATEGY_NAMES = ("padded", "static", "compact", "continuous", "continuous-default")
 
 
 def build_tasks(dataset_name: str, limit: int | None):

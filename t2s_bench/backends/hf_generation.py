@@ -13,6 +13,9 @@ shape or attention kernel can flip in bf16.
   is rounded up, so one graph serves the whole call. The "all rows finished?" check is read one step
   late (transformers' `DeferredStopCheck`, which it enables on Apple GPUs only), so the host queues the
   next step while the GPU runs this one instead of waiting at every step.
+- `compact`: decoding written out step by step (prefill, then one token per row and step) that drops
+  the finished rows from the batch, and their KV cache, every few steps, with a grouped-query decode
+  attention that reads each key/value head once (`hf_attention`).
 - `continuous`: transformers' continuous batching (`generate_batch`, paged attention): finished rows
   leave the batch at once and new ones join; prompt blocks shared by questions on the same database
   (system prompt + schema) are computed once (`allow_block_sharing`, blocks of `block_size` tokens).
@@ -20,7 +23,7 @@ shape or attention kernel can flip in bf16.
 Beam search (`generate_beams`) is `model.generate(num_beams=B)` over left-padded rows, whatever the
 strategy: the static cache and continuous batching do not take beams.
 
-Sampling (`padded`, `static`) happens in `RowSampler`, per row and seeded per row, so a sampled
+Sampling (`padded`, `static`, `compact`) happens in `RowSampler`, per row and seeded per row, so a sampled
 answer does not depend on which other rows share its batch (up to numerics); it draws from the top-p
 nucleus within the SAMPLE_TOP_K most probable tokens.
 """
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("padded", "static", "continuous")
+STRATEGIES = ("padded", "static", "continuous", "compact")
 # sampling draws from the nucleus within the most probable SAMPLE_TOP_K tokens: exact whenever those hold
 # top_p of the probability (at the temperatures used for SQL, always), and a top-k sort is far cheaper
 # on the GPU than sorting the 152k-token vocabulary of every row at every step
@@ -99,15 +102,26 @@ class RowSampler:
         import torch
 
         scores = scores.float()
-        greedy = scores.argmax(dim=-1)
-        chosen = torch.where(self.temperature > 0, self._sample(scores), greedy) if self.any_sampled else greedy
-        logz = torch.logsumexp(scores, dim=-1)
-        self.logprobs.append(scores.gather(1, chosen[:, None])[:, 0] - logz)
-        self.step += 1
+        chosen, logprob = self.choose(scores)
+        self.logprobs.append(logprob)
         if not self.any_sampled:
             return scores
         out = torch.full_like(scores, -math.inf)
         return out.scatter_(1, chosen[:, None], 0.0)
+
+    def choose(self, scores):
+        """(next token, its log-probability) of each row at this step, from its float scores."""
+        import torch
+
+        greedy = scores.argmax(dim=-1)
+        chosen = torch.where(self.temperature > 0, self._sample(scores), greedy) if self.any_sampled else greedy
+        logprob = scores.gather(1, chosen[:, None])[:, 0] - torch.logsumexp(scores, dim=-1)
+        self.step += 1
+        return chosen, logprob
+
+    def select(self, index) -> None:
+        """Keep only the rows at `index` (a batch that dropped its finished rows)."""
+        self.temperature, self.top_p, self.seeds = self.temperature[index], self.top_p[index], self.seeds[index]
 
     def _sample(self, scores):
         import torch
@@ -141,6 +155,7 @@ class GenerateSettings:
     batch_multiple: int = 32  # static: batches are padded with dummy rows to a multiple of this
     cb_options: dict = field(default_factory=dict)  # continuous: ContinuousBatchingConfig fields
     defer_stop_check: bool = True  # static: read the stop flag one step late (no host sync per step)
+    compact_every: int = 8  # compact: drop finished rows every this many steps (one host sync each time)
 
 
 @contextmanager
@@ -221,6 +236,87 @@ def generate_padded(model, rows: list[Row], max_new: int, stop: list[str], s: Ge
         tokens = _trim(generated, s.stop_ids)
         outputs.append(RowOutput(tokens, lp[: len(tokens)]))
     return outputs
+
+
+def generate_compact(model, rows: list[Row], max_new: int, stop: list[str], s: GenerateSettings) -> list[RowOutput]:
+    """Decoding written out step by step over left-padded rows, dropping the finished ones.
+
+    Every `s.compact_every` steps the rows that produced an end token (or a stop string) leave the batch:
+    their KV cache rows are dropped, and so are the leading padding columns no remaining row needs. A
+    batch then costs what its answers cost, not (rows x the longest answer): on Spider most answers end
+    within 40 tokens and a few run to the limit. Single-token steps use `hf_attention`'s grouped-query
+    attention. Hand-written because `generate` keeps every row until all are done."""
+    import torch
+    from transformers import DynamicCache
+
+    from t2s_bench.backends.hf_attention import decode_attention
+
+    device = model.device
+    input_ids, attention = _left_padded(rows, s.pad_id, device)
+    sampler = RowSampler(rows, device)
+    tokens = torch.full((len(rows), max_new), -1, dtype=torch.long, device=device)  # -1: not generated
+    logprobs = torch.zeros((len(rows), max_new), dtype=torch.float32, device=device)
+    live = torch.arange(len(rows), device=device)  # the row behind each batch position
+    stop_ids = torch.tensor(s.stop_ids, device=device)
+    ended = torch.zeros(len(rows), dtype=torch.bool, device=device)
+    positions = (attention.cumsum(-1) - 1).clamp_min(0)
+    cache = DynamicCache(config=model.config)
+    kv = {_cache_argument(model): cache}
+    with torch.inference_mode(), decode_attention(model):
+        out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True,
+                    logits_to_keep=1, **kv)
+        next_pos = attention.sum(-1, keepdim=True)
+        for step in range(max_new):
+            chosen, logprob = sampler.choose(out.logits[:, -1, :].float())
+            tokens[live, step], logprobs[live, step] = chosen, logprob
+            ended |= torch.isin(chosen, stop_ids)
+            if step + 1 == max_new:
+                break
+            if (step + 1) % s.compact_every == 0:
+                if stop:
+                    ended |= _has_stop_string(tokens[live, : step + 1], stop, s.tokenizer)
+                keep = (~ended).nonzero()[:, 0]
+                if len(keep) == 0:
+                    break
+                if len(keep) < len(live):
+                    first = int(attention[keep].any(dim=0).nonzero()[0, 0])  # leading columns all padding
+                    _select_cache(cache, keep, first)
+                    live, chosen, ended = live[keep], chosen[keep], ended[keep]
+                    attention, next_pos = attention[keep, first:], next_pos[keep]
+                    sampler.select(keep)
+            attention = torch.cat([attention, attention.new_ones((len(live), 1))], dim=-1)
+            out = model(input_ids=chosen[:, None], attention_mask=attention, position_ids=next_pos,
+                        use_cache=True, logits_to_keep=1, **kv)
+            next_pos = next_pos + 1
+    outputs = []
+    for row, lp in zip(tokens.tolist(), logprobs.tolist()):
+        n = row.index(-1) if -1 in row else len(row)  # rows dropped for a stop string stop early
+        kept = _trim(row[:n], s.stop_ids)
+        outputs.append(RowOutput(kept, lp[: len(kept)]))
+    return outputs
+
+
+def _cache_argument(model) -> str:
+    """The forward argument that takes the KV cache: `cache` from transformers 5.24, `past_key_values` before."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT model forwards **kwargs
+    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
+
+
+def _select_cache(cache, index, first: int) -> None:
+    """Keep the KV cache's rows at `index` and its columns from `first` on."""
+    for layer in cache.layers:
+        layer.keys = layer.keys[index, :, first:]
+        layer.values = layer.values[index, :, first:]
+
+
+def _has_stop_string(tokens, stop: list[str], tokenizer):
+    """Per row: does the decoded text hold one of the stop strings? (tokens: (rows, steps) on the device)"""
+    import torch
+
+    texts = tokenizer.batch_decode(tokens.tolist(), skip_special_tokens=True)
+    return torch.tensor([any(x in t for x in stop) for t in texts], device=tokens.device)
 
 
 def _left_padded(rows: list[Row], pad_id: int, device):

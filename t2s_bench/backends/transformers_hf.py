@@ -3,7 +3,7 @@
 `model` is a catalog name, an HF folder, a `.gguf` file (de-quantised on load; needs `gguf`),
 or a hub id. `adapter` adds a PEFT (LoRA) adapter. Requests are grouped by (max_tokens, stop); a
 request with n answers becomes n rows; rows are sorted by prompt length and generated `batch_size`
-at a time by the `generation` strategy (see `hf_generation`: padded, static, continuous); a CUDA
+at a time by the `generation` strategy (see `hf_generation`: padded, static, compact, continuous); a CUDA
 out-of-memory error halves the batch and retries. A beam-search request (`num_beams=B`) is one row
 decoded by `hf_generation.generate_beams`, `batch_size // B` prompts at a time (B beams each).
 """
@@ -85,6 +85,7 @@ class TransformersBackend(Backend):
         seed: int = 0,
         continuous_options: dict | None = None,
         defer_stop_check: bool = True,
+        compact_every: int = 8,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -105,6 +106,7 @@ class TransformersBackend(Backend):
         self.generation = generation
         self.compile = compile
         self.defer_stop_check = defer_stop_check  # static: no host sync per decoding step
+        self.compact_every = compact_every  # compact: drop finished rows every this many steps
         self.seed = seed  # of sampled requests that carry no seed
         self.continuous_options = {**CONTINUOUS_DEFAULTS, **(continuous_options or {})}
         extra = {"gguf_file": self.gguf_file} if self.gguf_file else {}
@@ -200,6 +202,8 @@ class TransformersBackend(Backend):
                     beams = hg.generate_beams(self.model, batch, num_beams, max_new, stop, self._settings)
                 elif self.generation == "continuous":
                     done = hg.generate_continuous(self.model, batch, max_new, stop, self._settings)
+                elif self.generation == "compact":
+                    done = hg.generate_compact(self.model, batch, max_new, stop, self._settings)
                 else:
                     done = hg.generate_padded(self.model, batch, max_new, stop, self._settings,
                                               static=self.generation == "static")
@@ -242,7 +246,7 @@ class TransformersBackend(Backend):
     def _settings(self) -> GenerateSettings:
         return GenerateSettings(stop_ids=self._stop_ids, pad_id=self.tokenizer.pad_token_id, tokenizer=self.tokenizer,
                                 compile=self.compile, cb_options=self.continuous_options,
-                                defer_stop_check=self.defer_stop_check)
+                                defer_stop_check=self.defer_stop_check, compact_every=self.compact_every)
 
     # -------------------------------------------------------------- identity
 

@@ -123,7 +123,8 @@ def build_run_config(args):
     from t2s_bench.runner import RunConfig
 
     file_cfg = load_config_file(args.config) if args.config else {}
-    options = dict(file_cfg.pop("options", {}))
+    # `system_options` (RunConfig's name) and `options` mean the same in a file; neither may be dropped
+    options = {**file_cfg.pop("system_options", {}), **file_cfg.pop("options", {})}
     backend_options = dict(file_cfg.pop("backend_options", {}))
     flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("set_system", "set_backend")}
     merged = {**file_cfg, **flags}

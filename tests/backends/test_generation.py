@@ -222,3 +222,84 @@ def test_vllm_backend_greedy_and_samples(tiny_model):
         assert len(a.answers) == 3 and [x.text for x in a.answers] == [x.text for x in b.answers]
     finally:
         backend.close()
+
+
+# ---------------------------------------------------------------- compact: finished rows leave the batch
+
+
+def test_compact_strategy_matches_padded_when_rows_end_at_different_steps(tiny_model, monkeypatch):
+    """The tiny model never emits its end token: make tokens it does emit end tokens, so rows finish at
+    different steps, leave the batch (and their padding columns) and the rest decode on. In float64: the
+    random model has near-tied tokens that float32's batch-shape rounding would let a sample flip."""
+    hf = get_backend("transformers", model=tiny_model.hf_dir, batch_size=8, generation="padded", dtype="float64")
+    reqs = _requests(max_tokens=24)
+    reqs += [GenerationRequest(reqs[0].messages, 24, n=2, temperature=1.0, seed=3),
+             GenerationRequest(reqs[2].messages, 24, n=2, temperature=1.0, seed=4)]
+    from t2s_bench.backends import hf_generation as hg
+
+    free = hg.generate_padded(hf.model, [Row(hf._encode(r.messages)) for r in reqs[:4]], 24, [], hf._settings)
+    ends = {free[3].tokens[2], free[1].tokens[10]}  # row 3 has the longest prompt: its padding columns go
+    monkeypatch.setattr(hf, "_stop_ids", hf._stop_ids + sorted(ends))
+    base = hf.generate(reqs)
+    lengths = [g.completion_tokens for g in base[:4]]
+    assert len(set(lengths)) > 1 and min(lengths) < 12  # rows end at different steps
+    cropped = []
+    real_select = hg._select_cache
+    monkeypatch.setattr(hg, "_select_cache", lambda cache, index, first: cropped.append(first) or real_select(cache, index, first))
+    for every in (1, 4):
+        try:
+            got = _with(hf, "compact", compact_every=every).generate(reqs)
+        finally:
+            _with(hf, "padded", compact_every=8)
+        assert [g.text for g in got] == [g.text for g in base]
+        assert [g.finish_reason for g in got] == [g.finish_reason for g in base]
+        assert [[a.text for a in g.answers] for g in got[4:]] == [[a.text for a in g.answers] for g in base[4:]]
+        np.testing.assert_allclose(sum((g.token_logprobs for g in got[:4]), []),
+                                   sum((g.token_logprobs for g in base[:4]), []), atol=1e-4)
+    assert max(cropped) > 0  # leading padding columns were dropped too
+
+
+def test_compact_strategy_stops_rows_at_stop_strings(hf):
+    reqs = _requests(max_tokens=20)
+    free = [g.text for g in hf.generate(reqs)]
+    stop = [free[1][3:6]]  # a piece of one answer's text
+    base = hf.generate(_requests(max_tokens=20, stop=stop))
+    got = _with(hf, "compact").generate(_requests(max_tokens=20, stop=stop))
+    _with(hf, "padded")
+    assert [g.text for g in got] == [g.text for g in base]
+    assert got[1].finish_reason == "stop" and len(got[1].text) < len(free[1])
+
+
+def test_grouped_query_decode_attention_equals_transformers_sdpa():
+    """`t2s_sdpa` at one query token (heads packed onto their key/value head) against transformers' SDPA
+    attention (keys and values copied out to every head), with a padding mask."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from t2s_bench.backends.hf_attention import gqa_decode_sdpa
+
+    torch.manual_seed(0)
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.is_causal = 7, True
+    query, key, value = torch.randn(3, 14, 1, 16), torch.randn(3, 2, 9, 16), torch.randn(3, 2, 9, 16)
+    mask = torch.ones(3, 1, 1, 9, dtype=torch.bool)
+    mask[0, ..., :4] = mask[2, ..., :1] = False  # left padding
+    want, _ = sdpa_attention_forward(module, query, key, value, mask, scaling=0.25)
+    got, _ = gqa_decode_sdpa(module, query, key, value, mask, scaling=0.25)
+    assert got.shape == want.shape == (3, 1, 14, 16)
+    torch.testing.assert_close(got, want)
+
+
+def test_compact_strategy_runs_the_grouped_query_attention(hf, monkeypatch):
+    from t2s_bench.backends import hf_attention
+
+    calls = []
+    real = hf_attention.gqa_decode_sdpa
+    monkeypatch.setattr(hf_attention, "gqa_decode_sdpa", lambda *a, **k: calls.append(a[1].shape[2]) or real(*a, **k))
+    hf_attention._registered = False  # register the wrapped function
+    try:
+        _with(hf, "compact").generate(_requests(max_tokens=3)[:1])
+    finally:
+        _with(hf, "padded")
+        hf_attention._registered = False
+    assert 1 in calls and hf.model.config._attn_implementation == "sdpa"  # decode steps went through it; restored

@@ -37,3 +37,14 @@ def test_run_recipe_parses():
     cfg = build_run_config(args)
     assert cfg.system == "finetuned" and cfg.dataset == "spider-dev"
     assert cfg.system_options["samples"] == 8 and cfg.system_options["backend"] == "transformers"
+
+
+def test_run_recipe_options_reach_the_system(tmp_path):
+    """The temperature of the T=1.0 recipe reaches the system; `system_options:` in a file is not dropped."""
+    args = build_parser().parse_args(["run", "--config", str(ROOT / "configs/run/finetuned-self-consistency-8-t1.yaml"),
+                                      "--adapter", "a", "--model", "m"])
+    assert build_run_config(args).system_options["temperature"] == 1.0
+    other = tmp_path / "run.yaml"
+    other.write_text("system: zero-shot\nsystem_options: {temperature: 0.3}\noptions: {samples: 4}\n")
+    cfg = build_run_config(build_parser().parse_args(["run", "--config", str(other)]))
+    assert cfg.system_options["temperature"] == 0.3 and cfg.system_options["samples"] == 4
