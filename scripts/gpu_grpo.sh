@@ -25,6 +25,7 @@ NAME=${NAME:-grpo}
 mkdir -p "$OUT" "$WORK" /tmp/site
 
 . "$(dirname "$0")/gpu_wheels.sh"  # wheels -> /tmp/site, PYTHONPATH
+. "$(dirname "$0")/gpu_collect.sh"  # keep_training_files, send_back
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export T2S_SPIDER_DIR="$SPIDER_DIR" T2S_CACHE_DIR="$WORK/cache"
 T2S=(python3 -m t2s_bench)
@@ -46,10 +47,7 @@ FLAGS=(--method grpo --init-adapter "$INIT" --out "$ADAPTER" --max-steps "${MAX_
 # shellcheck disable=SC2086
 "${T2S[@]}" train "${FLAGS[@]}" ${EXTRA:-} 2>&1 | tee "$RES/train_log.txt"
 
-for f in train_config.json train_summary.json curves.json curves.csv curves.png data_stats.json nonfinite_steps.jsonl; do
-  if [ -f "$ADAPTER/$f" ]; then cp "$ADAPTER/$f" "$RES/"; fi
-done
-STOPPED=$(python3 -c "import json; print(json.load(open('$ADAPTER/train_summary.json'))['stopped'])")
+STOPPED=$(keep_training_files "$ADAPTER" "$RES")
 echo "training stopped: $STOPPED (the adapter is the best checkpoint so far by validation EX)"
 if [ -z "${SKIP_EVAL:-}" ]; then
   MODEL=(); [ -n "$BASE" ] && MODEL=(--model "$BASE")
@@ -59,11 +57,4 @@ if [ -z "${SKIP_EVAL:-}" ]; then
     | tail -n 20 | tee "$RES/dev_log.txt"
 fi
 
-# the adapter comes back in 15 MB parts: cat adapter.tar.part_* | tar x
-tar -C "$ADAPTER" -cf "$WORK/adapter-$NAME.tar" adapter_config.json adapter_model.safetensors train_config.json
-split -b 15M -d -a 1 "$WORK/adapter-$NAME.tar" "$OUT/adapter.tar.part_"
-VAL=(); [ -d "$ADAPTER/validation" ] && VAL=(-C "$ADAPTER" validation)
-tar -C "$RES" -czf "$OUT/results.tgz" . "${VAL[@]}"
-cp "$RES/train_log.txt" "$OUT/"
-for f in dev-run/metrics.json train_summary.json; do if [ -f "$RES/$f" ]; then cp "$RES/$f" "$OUT/"; fi; done
-ls -la "$OUT"
+send_back "$ADAPTER" "$RES" "$OUT" "$NAME" adapter_config.json adapter_model.safetensors train_config.json

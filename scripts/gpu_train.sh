@@ -23,6 +23,7 @@ NAME=${NAME:-$BUILDER}
 mkdir -p "$OUT" "$WORK" /tmp/site
 
 . "$(dirname "$0")/gpu_wheels.sh"  # wheels -> /tmp/site, PYTHONPATH
+. "$(dirname "$0")/gpu_collect.sh"  # keep_training_files, send_back
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export T2S_SPIDER_DIR="$SPIDER_DIR" T2S_CACHE_DIR="$WORK/cache"
 T2S=(python3 -m t2s_bench)  # the `t2s-bench` command, from the repository checkout
@@ -45,10 +46,7 @@ FLAGS=(--builder "$BUILDER" --base "$BASE" --train spider-train --val held-out -
 # shellcheck disable=SC2086
 "${T2S[@]}" train "${FLAGS[@]}" ${EXTRA:-} 2>&1 | tee "$RES/train_log.txt"
 
-for f in train_config.json train_summary.json curves.json curves.csv curves.png data_stats.json nonfinite_steps.jsonl; do
-  if [ -f "$ADAPTER/$f" ]; then cp "$ADAPTER/$f" "$RES/"; fi
-done
-STOPPED=$(python3 -c "import json; print(json.load(open('$ADAPTER/train_summary.json'))['stopped'])")
+STOPPED=$(keep_training_files "$ADAPTER" "$RES")
 echo "training stopped: $STOPPED"
 if [ -z "${SKIP_EVAL:-}" ] && [[ "$STOPPED" != "time budget"* ]]; then
   WEIGHTS=(--adapter "$ADAPTER"); [ "$BUILDER" = full ] && WEIGHTS=(--model "$ADAPTER")
@@ -58,15 +56,6 @@ if [ -z "${SKIP_EVAL:-}" ] && [[ "$STOPPED" != "time budget"* ]]; then
     | tee "$RES/dev_log.txt"
 fi
 
-# the adapter (LoRA: about 35 MB in float32) comes back in 15 MB parts: cat adapter.tar.part_* | tar x
-if [ "$BUILDER" != full ]; then
-  tar -C "$ADAPTER" -cf "$WORK/adapter-$NAME.tar" adapter_config.json adapter_model.safetensors
-  split -b 15M -d -a 1 "$WORK/adapter-$NAME.tar" "$OUT/adapter.tar.part_"
-fi
-# the device returns at most 8 files: everything small in one archive (validation run directories included),
-# the headline files beside it
-VAL=(); [ -d "$ADAPTER/validation" ] && VAL=(-C "$ADAPTER" validation)
-tar -C "$RES" -czf "$OUT/results.tgz" . "${VAL[@]}"
-cp "$RES/train_log.txt" "$OUT/"
-for f in dev-run/metrics.json train_summary.json; do if [ -f "$RES/$f" ]; then cp "$RES/$f" "$OUT/"; fi; done
-ls -la "$OUT"
+# the adapter (LoRA: about 35 MB in float32) comes back in parts; a full fine-tune stays on the machine
+FILES=(); [ "$BUILDER" != full ] && FILES=(adapter_config.json adapter_model.safetensors)
+send_back "$ADAPTER" "$RES" "$OUT" "$NAME" "${FILES[@]}"
