@@ -34,7 +34,8 @@ from pathlib import Path
 from t2s_bench.backends import GenerationRequest, get_backend
 
 log = logging.getLogger("bench_generation")
-STRATEGY_NAMES = ("padded", "static", "compact", "continuous", "continuous-default")
+# "-grouped": the strategy with `grouped_attention` (one-token steps attend per key/value head, hf_attention)
+STRATEGY_NAMES = ("padded", "static", "compact", "continuous", "continuous-default", "padded-grouped", "static-grouped")
 
 
 def build_tasks(dataset_name: str, limit: int | None):
@@ -65,7 +66,8 @@ def timed(backend, requests):
 def set_strategy(backend, name: str, batch_size: int, baseline_batch: int) -> None:
     from t2s_bench.backends.transformers_hf import CONTINUOUS_DEFAULTS
 
-    backend.generation = "continuous" if name.startswith("continuous") else name
+    backend.generation = "continuous" if name.startswith("continuous") else name.removesuffix("-grouped")
+    backend.grouped_attention = name.endswith("-grouped")
     backend.batch_size = baseline_batch if name == "padded" else batch_size
     backend.continuous_options = {} if name == "continuous-default" else dict(CONTINUOUS_DEFAULTS)
 
@@ -213,7 +215,7 @@ def main(argv=None) -> int:
             set_strategy(backend, name, batch_size, baseline_batch)
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
-            _, warm_s = timed(backend, warm["static" if name == "static" else "other"])
+            _, warm_s = timed(backend, warm["static" if name.startswith("static") else "other"])
             gens, seconds = timed(backend, requests)
             entry = {"warmup_s": round(warm_s, 2), **rates(gens, seconds, len(requests))}
             if device.startswith("cuda"):

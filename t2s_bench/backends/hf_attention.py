@@ -5,8 +5,8 @@ transformers 5.17 (the GPU image's) copies the keys and values out to every quer
 (`repeat_kv`): at one new token per row that rewrites the whole KV cache G times per layer and step, and
 decoding big batches is bound by that copy. Here one token's G query heads of a key/value head become G
 query rows of that head: the same dot products, the cache read once. Newer transformers (5.24) do the same
-(`pack_gqa`); this keeps the older one fast. Every other call (prompt prefill, no groups, compiled code)
-goes to transformers' own SDPA attention.
+(`pack_gqa`, though not in compiled code); this keeps the older one fast, compiled (the static strategy's
+CUDA graphs) or not. Every other call (prompt prefill, no groups) goes to transformers' own SDPA attention.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ def gqa_decode_sdpa(module, query, key, value, attention_mask, dropout: float = 
     groups = getattr(module, "num_key_value_groups", 1)
     batch, heads, q_len, dim = query.shape
     mask_per_head = attention_mask is not None and attention_mask.shape[1] != 1
-    if (q_len != 1 or groups == 1 or mask_per_head or kwargs.get("position_bias") is not None
-            or torch.compiler.is_compiling()):
+    if q_len != 1 or groups == 1 or mask_per_head or kwargs.get("position_bias") is not None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     packed = query.reshape(batch, heads // groups, groups, dim)  # (B, KV, G, d): the G heads as G query rows
     out = torch.nn.functional.scaled_dot_product_attention(packed, key, value, attn_mask=attention_mask,

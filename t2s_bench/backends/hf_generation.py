@@ -156,6 +156,7 @@ class GenerateSettings:
     cb_options: dict = field(default_factory=dict)  # continuous: ContinuousBatchingConfig fields
     defer_stop_check: bool = True  # static: read the stop flag one step late (no host sync per step)
     compact_every: int = 8  # compact: drop finished rows every this many steps (one host sync each time)
+    grouped_attention: bool = False  # padded, static: `hf_attention`'s decode attention (compact: always)
 
 
 @contextmanager
@@ -214,8 +215,11 @@ def generate_padded(model, rows: list[Row], max_new: int, stop: list[str], s: Ge
         compile_config._compile_all_devices = s.compile and device.type != "cuda" or None
         kwargs |= {"cache_implementation": "static", "max_cache_len": cache_len,
                    "compile_config": compile_config, "disable_compile": not s.compile}
+    from t2s_bench.backends.hf_attention import decode_attention
+
     defer = deferred_stop_check() if static and s.defer_stop_check else nullcontext()
-    with torch.inference_mode(), defer:
+    attention_kind = decode_attention(model) if s.grouped_attention else nullcontext()
+    with torch.inference_mode(), defer, attention_kind:
         out = model.generate(
             input_ids=input_ids,
             attention_mask=attention,

@@ -86,6 +86,7 @@ class TransformersBackend(Backend):
         continuous_options: dict | None = None,
         defer_stop_check: bool = True,
         compact_every: int = 8,
+        grouped_attention: bool = False,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -107,6 +108,8 @@ class TransformersBackend(Backend):
         self.compile = compile
         self.defer_stop_check = defer_stop_check  # static: no host sync per decoding step
         self.compact_every = compact_every  # compact: drop finished rows every this many steps
+        # padded/static: one-token steps attend per key/value head (hf_attention; compact always does)
+        self.grouped_attention = grouped_attention
         self.seed = seed  # of sampled requests that carry no seed
         self.continuous_options = {**CONTINUOUS_DEFAULTS, **(continuous_options or {})}
         extra = {"gguf_file": self.gguf_file} if self.gguf_file else {}
@@ -246,7 +249,8 @@ class TransformersBackend(Backend):
     def _settings(self) -> GenerateSettings:
         return GenerateSettings(stop_ids=self._stop_ids, pad_id=self.tokenizer.pad_token_id, tokenizer=self.tokenizer,
                                 compile=self.compile, cb_options=self.continuous_options,
-                                defer_stop_check=self.defer_stop_check, compact_every=self.compact_every)
+                                defer_stop_check=self.defer_stop_check, compact_every=self.compact_every,
+                                grouped_attention=self.grouped_attention)
 
     # -------------------------------------------------------------- identity
 
@@ -270,6 +274,7 @@ class TransformersBackend(Backend):
                        "temperature": 0.0,
                        # the padded path's identity is unchanged; another strategy can flip near-ties
                        **({"generation": self.generation} if self.generation != "padded" else {}),
+                       **({"grouped_attention": True} if self.grouped_attention and self.generation != "compact" else {}),
                        **({"continuous_options": self.continuous_options} if self.generation == "continuous" else {})},
             "transformers": transformers.__version__,
         }

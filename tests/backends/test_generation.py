@@ -303,3 +303,17 @@ def test_compact_strategy_runs_the_grouped_query_attention(hf, monkeypatch):
         _with(hf, "padded")
         hf_attention._registered = False
     assert 1 in calls and hf.model.config._attn_implementation == "sdpa"  # decode steps went through it; restored
+
+
+def test_static_compiled_strategy_with_grouped_attention_matches_padded(hf):
+    """`grouped_attention` in the static strategy, compiled (torch.compile runs on the CPU too): the decode
+    attention traced into the compiled step gives the padded path's answers."""
+    reqs = _requests(max_tokens=10)
+    base = [g.text for g in hf.generate(reqs)]
+    try:
+        got = _with(hf, "static", compile=True, grouped_attention=True).generate(reqs)
+        assert hf.config()["params"]["grouped_attention"] is True
+    finally:
+        _with(hf, "padded", compile=True, grouped_attention=False)
+    assert [g.text for g in got] == base
+    assert "grouped_attention" not in hf.config()["params"]
