@@ -13,6 +13,7 @@
 #      grpo), WHEELS (folder of .whl: trl, datasets, sqlglot, ...; default .whl), TIME_BUDGET_S (training budget of
 #      this call, default 300), MAX_STEPS (default 60), EVAL_EVERY (default 20), NUM_GENERATIONS (default 8),
 #      BETA (default 0.04), TEMPERATURE (default 1.0), LR (default 2e-5), NO_RESUME=1, DEV_LIMIT, SKIP_EVAL=1,
+#      STEPS_PER_GENERATION (micro-batches generated per call; e.g. 16 = four optimiser steps at --grad-accum 4),
 #      EXTRA (more `t2s-bench train` flags)
 set -euo pipefail
 SPIDER_DIR=${1:-/root/spider/spider}
@@ -44,6 +45,7 @@ FLAGS=(--method grpo --init-adapter "$INIT" --out "$ADAPTER" --max-steps "${MAX_
        --time-budget-s "${TIME_BUDGET_S:-300}" --gen-batch-size 128 --exec-workers 8 --log-every 5)
 [ -n "$BASE" ] && FLAGS+=(--base "$BASE")
 [ -n "${NO_RESUME:-}" ] && FLAGS+=(--no-resume)
+[ -n "${STEPS_PER_GENERATION:-}" ] && FLAGS+=(--steps-per-generation "$STEPS_PER_GENERATION")
 # shellcheck disable=SC2086
 "${T2S[@]}" train "${FLAGS[@]}" ${EXTRA:-} 2>&1 | tee "$RES/train_log.txt"
 

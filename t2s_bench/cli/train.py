@@ -232,6 +232,9 @@ def add_parser(subparsers) -> None:
     g.add_argument("--epsilon", type=float, help="ratio clipping (default 0.2)")
     g.add_argument("--num-iterations", dest="num_iterations", type=int, help="passes over each generated batch")
     g.add_argument("--loss-type", dest="loss_type", help="TRL loss type (default dapo)")
+    g.add_argument("--steps-per-generation", dest="steps_per_generation", type=int,
+                   help="micro-batches of completions generated in one call (default --grad-accum: one optimiser "
+                   "step); a multiple of --grad-accum generates several steps at once, far cheaper per completion")
     g.add_argument("--reward-timeout", dest="reward_timeout", type=float, help="seconds per completion's query")
     g.add_argument("--reward-workers", dest="reward_workers", type=int,
                    help="processes executing completions (default: every core)")

@@ -53,6 +53,11 @@ class GRPOSettings:
     top_p: float = 1.0
     epsilon: float = 0.2  # clipping of the probability ratio
     num_iterations: int = 1  # optimisation passes over each generated batch
+    # micro-batches generated in one call (TRL's steps_per_generation; None: grad_accum, one optimiser step).
+    # A decoding step costs about the same for 64 rows as for 512, so generating several optimiser steps'
+    # completions at once divides the generation time; the later steps are then slightly off-policy, which
+    # GRPO's clipped ratio (computed against the generating policy's log-probabilities) accounts for
+    steps_per_generation: int | None = None
     loss_type: str = "dapo"  # TRL's default (token-level normalisation over the accumulated batch)
     scale_rewards: str = "group"  # group | batch | none
     reward_correct: float = 1.0
@@ -413,6 +418,7 @@ def grpo_arguments(config: TrainConfig, settings: GRPOSettings, out: Path, devic
         num_generations=settings.num_generations, max_completion_length=config.max_new_tokens,
         temperature=settings.temperature, top_p=settings.top_p, beta=settings.beta, epsilon=settings.epsilon,
         num_iterations=settings.num_iterations, loss_type=settings.loss_type, scale_rewards=settings.scale_rewards,
+        steps_per_generation=settings.steps_per_generation,
         generation_kwargs={"use_cache": True},  # the policy's config has the cache off for training
         log_completions=False,
     )

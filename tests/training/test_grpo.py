@@ -184,6 +184,19 @@ def test_grpo_from_scratch_writes_an_adapter_that_t2s_bench_run_evaluates(tiny_m
     assert len(run.records) == 2
 
 
+def test_steps_per_generation_generates_two_steps_of_completions_in_one_call(tiny_model, tmp_path, one_thread):
+    pytest.importorskip("trl")
+    from t2s_bench.training.grpo import train_grpo
+
+    out = train_grpo(_config(tiny_model, tmp_path, out=str(tmp_path / "grpo")),
+                     GRPOSettings(num_generations=2, reward_workers=1, steps_per_generation=2))
+    s = _summary(out)
+    assert s["stopped"] == "completed" and s["steps"] == 2
+    assert s["reward_calls"] == 1  # one generation (and one reward call) served both optimiser steps
+    record = json.loads((out / "train_config.json").read_text())
+    assert record["grpo"]["steps_per_generation"] == 2
+
+
 def test_prompt_settings_must_be_the_sft_adapters(tiny_model, sft_adapter, tmp_path):
     defaults = grpo_defaults(str(sft_adapter))
     assert defaults["schema_formats"] == ["compact"] and defaults["base"] == str(tiny_model.hf_dir)
@@ -204,10 +217,11 @@ def test_cli_parses_train_method_grpo(tiny_model, sft_adapter, tmp_path):
     cli.add_parser(parser.add_subparsers())
     args = parser.parse_args(["train", "--method", "grpo", "--init-adapter", str(sft_adapter), "--out",
                               str(tmp_path / "o"), "--num-generations", "4", "--beta", "0.02", "--temperature", "0.9",
-                              "--max-steps", "5", "--reward-timeout", "3"])
+                              "--max-steps", "5", "--reward-timeout", "3", "--steps-per-generation", "8"])
     config, settings = cli.grpo_from_args(args)
     assert settings.num_generations == 4 and settings.beta == 0.02 and settings.temperature == 0.9
     assert settings.reward_timeout == 3 and settings.init_adapter == str(sft_adapter)
+    assert settings.steps_per_generation == 8
     assert config.max_steps == 5 and config.lr == 1e-5 and config.base == str(tiny_model.hf_dir)
     assert list(config.schema_formats) == ["compact"] and config.val_db_ids == VAL_DBS
     with pytest.raises(ValueError, match="--method grpo"):
