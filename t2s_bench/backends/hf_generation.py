@@ -156,6 +156,7 @@ class GenerateSettings:
     cb_options: dict = field(default_factory=dict)  # continuous: ContinuousBatchingConfig fields
     defer_stop_check: bool = True  # static: read the stop flag one step late (no host sync per step)
     compact_every: int = 8  # compact: drop finished rows every this many steps (one host sync each time)
+    prefill_rows: int = 256  # compact: distinct prompts computed together (bounds the prefill's activations)
     grouped_attention: bool = False  # padded, static: `hf_attention`'s decode attention (compact: always)
 
 
@@ -248,30 +249,27 @@ def generate_compact(model, rows: list[Row], max_new: int, stop: list[str], s: G
     Every `s.compact_every` steps the rows that produced an end token (or a stop string) leave the batch:
     their KV cache rows are dropped, and so are the leading padding columns no remaining row needs. A
     batch then costs what its answers cost, not (rows x the longest answer): on Spider most answers end
-    within 40 tokens and a few run to the limit. Single-token steps use `hf_attention`'s grouped-query
-    attention. Hand-written because `generate` keeps every row until all are done."""
+    within 40 tokens and a few run to the limit. Since a step costs the host about the same for any number
+    of rows, one big batch beats several small ones: the prompt is computed once for all the rows that share
+    it (the n samples of a request), `s.prefill_rows` distinct prompts at a time, so the decoding batch can
+    be far larger than a prefill could be. Single-token steps use `hf_attention`'s grouped-query attention.
+    Hand-written because `generate` keeps every row until all are done."""
     import torch
-    from transformers import DynamicCache
 
     from t2s_bench.backends.hf_attention import decode_attention
 
     device = model.device
-    input_ids, attention = _left_padded(rows, s.pad_id, device)
     sampler = RowSampler(rows, device)
     tokens = torch.full((len(rows), max_new), -1, dtype=torch.long, device=device)  # -1: not generated
     logprobs = torch.zeros((len(rows), max_new), dtype=torch.float32, device=device)
     live = torch.arange(len(rows), device=device)  # the row behind each batch position
     stop_ids = torch.tensor(s.stop_ids, device=device)
     ended = torch.zeros(len(rows), dtype=torch.bool, device=device)
-    positions = (attention.cumsum(-1) - 1).clamp_min(0)
-    cache = DynamicCache(config=model.config)
-    kv = {_cache_argument(model): cache}
     with torch.inference_mode(), decode_attention(model):
-        out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True,
-                    logits_to_keep=1, **kv)
+        cache, kv, logits, attention = _prefill_shared(model, rows, s)
         next_pos = attention.sum(-1, keepdim=True)
         for step in range(max_new):
-            chosen, logprob = sampler.choose(out.logits[:, -1, :].float())
+            chosen, logprob = sampler.choose(logits)
             tokens[live, step], logprobs[live, step] = chosen, logprob
             ended |= torch.isin(chosen, stop_ids)
             if step + 1 == max_new:
@@ -291,13 +289,42 @@ def generate_compact(model, rows: list[Row], max_new: int, stop: list[str], s: G
             attention = torch.cat([attention, attention.new_ones((len(live), 1))], dim=-1)
             out = model(input_ids=chosen[:, None], attention_mask=attention, position_ids=next_pos,
                         use_cache=True, logits_to_keep=1, **kv)
-            next_pos = next_pos + 1
+            logits, next_pos = out.logits[:, -1, :].float(), next_pos + 1
     outputs = []
     for row, lp in zip(tokens.tolist(), logprobs.tolist()):
         n = row.index(-1) if -1 in row else len(row)  # rows dropped for a stop string stop early
         kept = _trim(row[:n], s.stop_ids)
         outputs.append(RowOutput(kept, lp[: len(kept)]))
     return outputs
+
+
+def _prefill_shared(model, rows: list[Row], s: GenerateSettings):
+    """Each distinct prompt of the rows computed once, `s.prefill_rows` at a time, then given to every row
+    that has it: (KV cache, {cache argument: cache}, last-position float logits, attention mask), per row."""
+    import torch
+    from transformers import DynamicCache
+
+    owner: dict[tuple, int] = {}
+    row_prompt = [owner.setdefault(tuple(r.tokens), len(owner)) for r in rows]
+    distinct = [Row(list(t)) for t in owner]
+    input_ids, attention = _left_padded(distinct, s.pad_id, model.device)
+    positions = (attention.cumsum(-1) - 1).clamp_min(0)
+    cache, logits = None, []
+    for start in range(0, len(distinct), s.prefill_rows):
+        part = slice(start, start + s.prefill_rows)
+        part_cache = DynamicCache(config=model.config)
+        out = model(input_ids=input_ids[part], attention_mask=attention[part], position_ids=positions[part],
+                    use_cache=True, logits_to_keep=1, **{_cache_argument(model): part_cache})
+        logits.append(out.logits[:, -1, :].float())
+        if cache is None:
+            cache = part_cache
+        else:  # same width (padded together): the parts stack along the batch
+            for layer, more in zip(cache.layers, part_cache.layers):
+                layer.keys, layer.values = torch.cat([layer.keys, more.keys]), torch.cat([layer.values, more.values])
+    index = torch.tensor(row_prompt, device=model.device)
+    if len(distinct) < len(rows):
+        _select_cache(cache, index, 0)
+    return cache, {_cache_argument(model): cache}, torch.cat(logits)[index], attention[index]
 
 
 def _cache_argument(model) -> str:

@@ -86,6 +86,7 @@ class TransformersBackend(Backend):
         continuous_options: dict | None = None,
         defer_stop_check: bool = True,
         compact_every: int = 8,
+        prefill_rows: int = 256,
         grouped_attention: bool = False,
     ):
         import torch
@@ -108,6 +109,7 @@ class TransformersBackend(Backend):
         self.compile = compile
         self.defer_stop_check = defer_stop_check  # static: no host sync per decoding step
         self.compact_every = compact_every  # compact: drop finished rows every this many steps
+        self.prefill_rows = prefill_rows  # compact: distinct prompts prefilled together
         # padded/static: one-token steps attend per key/value head (hf_attention; compact always does)
         self.grouped_attention = grouped_attention
         self.seed = seed  # of sampled requests that carry no seed
@@ -250,6 +252,7 @@ class TransformersBackend(Backend):
         return GenerateSettings(stop_ids=self._stop_ids, pad_id=self.tokenizer.pad_token_id, tokenizer=self.tokenizer,
                                 compile=self.compile, cb_options=self.continuous_options,
                                 defer_stop_check=self.defer_stop_check, compact_every=self.compact_every,
+                                prefill_rows=self.prefill_rows,
                                 grouped_attention=self.grouped_attention)
 
     # -------------------------------------------------------------- identity

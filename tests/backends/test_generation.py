@@ -246,11 +246,11 @@ def test_compact_strategy_matches_padded_when_rows_end_at_different_steps(tiny_m
     cropped = []
     real_select = hg._select_cache
     monkeypatch.setattr(hg, "_select_cache", lambda cache, index, first: cropped.append(first) or real_select(cache, index, first))
-    for every in (1, 4):
+    for every, prefill_rows in ((1, 256), (4, 2)):  # (4, 2): the distinct prompts prefilled two at a time
         try:
-            got = _with(hf, "compact", compact_every=every).generate(reqs)
+            got = _with(hf, "compact", compact_every=every, prefill_rows=prefill_rows).generate(reqs)
         finally:
-            _with(hf, "padded", compact_every=8)
+            _with(hf, "padded", compact_every=8, prefill_rows=256)
         assert [g.text for g in got] == [g.text for g in base]
         assert [g.finish_reason for g in got] == [g.finish_reason for g in base]
         assert [[a.text for a in g.answers] for g in got[4:]] == [[a.text for a in g.answers] for g in base[4:]]
@@ -317,3 +317,18 @@ def test_static_compiled_strategy_with_grouped_attention_matches_padded(hf):
         _with(hf, "padded", compile=True, grouped_attention=False)
     assert [g.text for g in got] == base
     assert "grouped_attention" not in hf.config()["params"]
+
+
+def test_compact_strategy_computes_each_distinct_prompt_once(hf):
+    """The n samples of a request share one prefill: 2 prompts x 4 samples -> a prefill over 2 rows."""
+    seen = []
+    hook = hf.model.register_forward_pre_hook(lambda mod, args, kw: seen.append(tuple(kw["input_ids"].shape)),
+                                              with_kwargs=True)
+    reqs = [GenerationRequest(r.messages, 4, n=4, temperature=1.0, seed=1) for r in _requests()[:2]]
+    try:
+        _with(hf, "compact", batch_size=8).generate(reqs)
+    finally:
+        hook.remove()
+        _with(hf, "padded", batch_size=3)
+    assert seen[0][0] == 2 and seen[0][1] > 1  # the prefill: two distinct prompts
+    assert all(shape == (8, 1) for shape in seen[1:])  # then one token for each of the 8 rows per step
