@@ -13,7 +13,8 @@ inside the timed window (the new path's validation is switched off; the old loop
 
 Variants: legacy (8 x 2 accumulation, padded, length-grouped, as measured in issue 15), padded (Trainer,
 16 x 1, padded, group-by-length), packed (Trainer, padding-free), packed-flex (padding-free with
-flex_attention; CUDA only by default: it compiles).
+flex_attention; CUDA only by default: it compiles), padded-compile (padded with the Trainer's torch.compile; asked for
+by name).
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def main(argv=None) -> int:
     p.add_argument("--val-size", type=int, default=16)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--variants", default=None,
-                   help="comma-separated from legacy,padded,packed,packed-flex (default: all; packed-flex on CUDA only)")
+                   help="comma-separated from legacy,padded,packed,packed-flex,padded-compile (default: the first four; "
+                        "packed-flex on CUDA only)")
     p.add_argument("--peak-tflops", type=float, help="accelerator bf16 dense peak (default: by GPU name)")
     p.add_argument("--work", help="work folder (default: a temporary one)")
     p.add_argument("--out", help="write the results JSON here")
@@ -192,6 +194,8 @@ def main(argv=None) -> int:
         "packed": lambda: run_new(args, base, split, work, "packed", padding_free=True),
         "packed-flex": lambda: run_new(args, base, split, work, "packed-flex", padding_free=True,
                                        attn_implementation="flex_attention"),
+        "padded-compile": lambda: run_new(args, base, split, work, "padded-compile", padding_free=False,
+                                          torch_compile=True),
     }
     unknown = [v for v in variants if v not in runners]
     if unknown:

@@ -16,7 +16,7 @@ _OPTIONS = {
     "val_size": int, "seed": int, "patience": int, "max_steps": int, "time_budget_s": float, "lora_r": int,
     "lora_alpha": int, "gen_batch_size": int, "max_new_tokens": int, "exec_workers": int, "log_every": int,
     "attn_implementation": str, "fsdp": str, "device": str, "warmup_ratio": float, "padding_free": bool,
-    "gradient_checkpointing": bool, "eval_at_start": bool,
+    "gradient_checkpointing": bool, "eval_at_start": bool, "torch_compile": bool,
 }
 
 
@@ -209,6 +209,8 @@ def add_parser(subparsers) -> None:
                    help="one row of concatenated examples per micro-batch, or padded length-grouped batches "
                    "(default); with --padding-free prefer --attn flex_attention (block-sparse mask)")
     p.add_argument("--gradient-checkpointing", dest="gradient_checkpointing", action="store_true", default=None)
+    p.add_argument("--torch-compile", dest="torch_compile", action="store_true", default=None,
+                   help="compile the model (the Trainer's torch_compile); measure it with benchmarks/bench_training.py")
     p.add_argument("--no-initial-eval", dest="eval_at_start", action="store_false", default=None,
                    help="skip validating the base model before step 0")
     p.add_argument("--sdpa-kernels", dest="sdpa_kernels",

@@ -62,6 +62,7 @@ class TrainConfig:
     # mask is block-sparse: measure on the GPU (variants packed / packed-flex) before switching
     padding_free: bool = False
     attn_implementation: str = "sdpa"  # sdpa | flex_attention | eager
+    torch_compile: bool = False  # the Trainer's torch.compile of the model (measure: benchmarks/bench_training.py)
     shuffle: bool = True  # False: examples in file order (the multi-process agreement test)
     # SDPA kernels allowed while training on CUDA. PyTorch's default choice on an H100 (bf16, padded
     # batches) gave NaN gradients at finite loss; the memory-efficient and math kernels did not

@@ -437,6 +437,7 @@ def training_arguments(config: TrainConfig, out: Path, device, total_steps: int 
         report_to=report, run_name=out.name,
         gradient_checkpointing=False,  # the builders enable it themselves (PEFT needs input grads)
         ddp_find_unused_parameters=False, restore_callback_states_from_checkpoint=True,
+        torch_compile=config.torch_compile,
         **kwargs,
     )
 

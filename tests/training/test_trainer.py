@@ -186,3 +186,18 @@ def test_cli_flags_map_onto_the_config():
     assert config.sdpa_kernels is None and config.report_to == "mlflow"
     default = config_from_args(parser.parse_args(["train", "--base", "b", "--out", "o"]))
     assert default.builder == "lora" and default.padding_free is False and default.eval_at_start is True
+
+
+def test_torch_compile_flag_reaches_the_trainer(tmp_path):
+    import torch
+
+    from t2s_bench.cli import build_parser
+    from t2s_bench.cli.train import config_from_args
+    from t2s_bench.training.trainer import training_arguments
+
+    parser = build_parser()
+    on = config_from_args(parser.parse_args(["train", "--base", "b", "--out", str(tmp_path), "--torch-compile"]))
+    off = config_from_args(parser.parse_args(["train", "--base", "b", "--out", str(tmp_path)]))
+    assert on.torch_compile is True and off.torch_compile is False
+    assert training_arguments(on, tmp_path, torch.device("cpu"), 10).torch_compile is True
+    assert training_arguments(off, tmp_path, torch.device("cpu"), 10).torch_compile is False
