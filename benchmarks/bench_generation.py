@@ -133,6 +133,9 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=8, help="answers per question in the sampling pass (0: none)")
     ap.add_argument("--sample-strategy", help="strategy of the sampling pass, run right after its greedy pass "
                                               "(default: static when measured, else the last one)")
+    ap.add_argument("--sample-batch-size", type=int,
+                    help="rows per batch of the sampling pass (default --batch-size); compact can take all "
+                         "questions x samples at once, e.g. 8192")
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--top-p", type=float, default=0.95)
     ap.add_argument("--seed", type=int, default=0)
@@ -267,7 +270,8 @@ def sampling_pass(args, backend, requests, tasks, data, outputs, strategy, batch
     if time.perf_counter() - t_start > args.budget_s:
         return entry | {"skipped": f"time budget of {args.budget_s}s spent"}
     try:
-        set_strategy(backend, strategy, batch_size, baseline_batch)
+        set_strategy(backend, strategy, args.sample_batch_size or batch_size, baseline_batch)
+        entry["batch_size"] = backend.batch_size
         sampled = [GenerationRequest(r.messages, r.max_tokens, n=args.samples, temperature=args.temperature,
                                      top_p=args.top_p, seed=sample_seed(args.seed, t.example.index))
                    for r, t in zip(requests, tasks)]
