@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import torch
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
 NAME = "t2s_sdpa"
 _registered = False
 
 
 def gqa_decode_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
     """transformers' attention-function contract: query (B, H, q, d), key/value (B, KV, L, d) ->
-    ((B, q, H, d), None)."""
-    import torch
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
+    ((B, q, H, d), None). Called for every layer at every step: imports stay at module level."""
     groups = getattr(module, "num_key_value_groups", 1)
     batch, heads, q_len, dim = query.shape
     mask_per_head = attention_mask is not None and attention_mask.shape[1] != 1

@@ -249,8 +249,8 @@ def generate_compact(model, rows: list[Row], max_new: int, stop: list[str], s: G
     Every `s.compact_every` steps the rows that produced an end token (or a stop string) leave the batch:
     their KV cache rows are dropped, and so are the leading padding columns no remaining row needs. A
     batch then costs what its answers cost, not (rows x the longest answer): on Spider most answers end
-    within 40 tokens and a few run to the limit. Since a step costs the host about the same for any number
-    of rows, one big batch beats several small ones: the prompt is computed once for all the rows that share
+    within 40 tokens and a few run to the limit. An eager step's host cost hardly depends on the number of
+    rows, so fewer, bigger batches mean fewer steps: the prompt is computed once for all the rows that share
     it (the n samples of a request), `s.prefill_rows` distinct prompts at a time, so the decoding batch can
     be far larger than a prefill could be. Single-token steps use `hf_attention`'s grouped-query attention.
     Hand-written because `generate` keeps every row until all are done."""
@@ -309,22 +309,25 @@ def _prefill_shared(model, rows: list[Row], s: GenerateSettings):
     distinct = [Row(list(t)) for t in owner]
     input_ids, attention = _left_padded(distinct, s.pad_id, model.device)
     positions = (attention.cumsum(-1) - 1).clamp_min(0)
+    argument = _cache_argument(model)
     cache, logits = None, []
     for start in range(0, len(distinct), s.prefill_rows):
         part = slice(start, start + s.prefill_rows)
         part_cache = DynamicCache(config=model.config)
         out = model(input_ids=input_ids[part], attention_mask=attention[part], position_ids=positions[part],
-                    use_cache=True, logits_to_keep=1, **{_cache_argument(model): part_cache})
+                    use_cache=True, logits_to_keep=1, **{argument: part_cache})
         logits.append(out.logits[:, -1, :].float())
         if cache is None:
             cache = part_cache
         else:  # same width (padded together): the parts stack along the batch
             for layer, more in zip(cache.layers, part_cache.layers):
                 layer.keys, layer.values = torch.cat([layer.keys, more.keys]), torch.cat([layer.values, more.values])
-    index = torch.tensor(row_prompt, device=model.device)
-    if len(distinct) < len(rows):
+    logits = torch.cat(logits)
+    if len(distinct) < len(rows):  # give each row its prompt's cache, logits and mask
+        index = torch.tensor(row_prompt, device=model.device)
         _select_cache(cache, index, 0)
-    return cache, {_cache_argument(model): cache}, torch.cat(logits)[index], attention[index]
+        logits, attention = logits[index], attention[index]
+    return cache, {argument: cache}, logits, attention
 
 
 def _cache_argument(model) -> str:
