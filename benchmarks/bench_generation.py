@@ -35,7 +35,10 @@ from t2s_bench.backends import GenerationRequest, get_backend
 
 log = logging.getLogger("bench_generation")
 # "-grouped": the strategy with `grouped_attention` (one-token steps attend per key/value head, hf_attention)
-STRATEGY_NAMES = ("padded", "static", "compact", "continuous", "continuous-default", "padded-grouped", "static-grouped")
+# "vllm": the same requests through the vllm backend (in-process `vllm.LLM`, loaded on first use beside the
+# transformers model; needs vllm and a GPU)
+STRATEGY_NAMES = ("padded", "static", "compact", "continuous", "continuous-default", "padded-grouped", "static-grouped",
+                  "vllm")
 
 
 def build_tasks(dataset_name: str, limit: int | None):
@@ -49,7 +52,7 @@ def build_tasks(dataset_name: str, limit: int | None):
 
 
 def sync(backend) -> None:
-    if backend.device.startswith("cuda"):
+    if getattr(backend, "device", "cuda").startswith("cuda"):  # vllm: always a GPU
         import torch
 
         torch.cuda.synchronize()
@@ -66,6 +69,8 @@ def timed(backend, requests):
 def set_strategy(backend, name: str, batch_size: int, baseline_batch: int) -> None:
     from t2s_bench.backends.transformers_hf import CONTINUOUS_DEFAULTS
 
+    if name == "vllm":
+        return  # its own backend: batching is vLLM's scheduler
     backend.generation = "continuous" if name.startswith("continuous") else name.removesuffix("-grouped")
     backend.grouped_attention = name.endswith("-grouped")
     backend.batch_size = baseline_batch if name == "padded" else batch_size
@@ -109,7 +114,7 @@ def compare(base: dict, other: dict) -> dict:
 
 
 def cuda_cleanup(backend) -> None:
-    if backend.device.startswith("cuda"):
+    if getattr(backend, "device", "cpu").startswith("cuda"):
         import torch
 
         torch.cuda.empty_cache()
@@ -144,6 +149,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--workers", type=int, default=4, help="scoring worker processes")
     ap.add_argument("--budget-s", type=float, default=540, help="skip the steps left after this many seconds")
+    ap.add_argument("--vllm-memory", type=float, default=0.5,
+                    help="vllm strategy: gpu_memory_utilization (the transformers model stays loaded beside it)")
     ap.add_argument("--out", default="results/bench_generation.json")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -208,6 +215,20 @@ def main(argv=None) -> int:
     order = ["padded"] + [s for s in wanted if s != "padded"]
     sample_strategy = args.sample_strategy or ("static" if "static" in order else order[-1])
     outputs: dict[str, dict] = {}
+    backends: dict[str, object] = {}
+
+    def backend_for(name: str):
+        """The transformers backend set to `name`, or the vllm backend (loaded once, on first use)."""
+        if name != "vllm":
+            set_strategy(backend, name, batch_size, baseline_batch)
+            return backend
+        if "vllm" not in backends:
+            t_load = time.perf_counter()
+            backends["vllm"] = get_backend("vllm", model=model, gguf_file=args.gguf_file, dtype=args.dtype,
+                                           gpu_memory_utilization=args.vllm_memory, seed=args.seed)
+            result["vllm"] = {"load_s": round(time.perf_counter() - t_load, 1), "config": backends["vllm"].config()}
+        return backends["vllm"]
+
     for name in order:
         if time.perf_counter() - t_start > args.budget_s:
             result["strategies"][name] = {"skipped": f"time budget of {args.budget_s}s spent"}
@@ -215,13 +236,15 @@ def main(argv=None) -> int:
             continue
         entry: dict = {}
         try:
-            set_strategy(backend, name, batch_size, baseline_batch)
+            if name == "vllm" and args.adapter:
+                raise ValueError("the vllm strategy serves the base model only (no --adapter)")
+            current = backend_for(name)
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
-            _, warm_s = timed(backend, warm["static" if name.startswith("static") else "other"])
-            gens, seconds = timed(backend, requests)
+            _, warm_s = timed(current, warm["static" if name.startswith("static") else "other"])
+            gens, seconds = timed(current, requests)
             entry = {"warmup_s": round(warm_s, 2), **rates(gens, seconds, len(requests))}
-            if device.startswith("cuda"):
+            if device.startswith("cuda") and name != "vllm":  # vllm's memory is its own process's
                 entry["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
             texts = [g.text for g in gens]
             sqls = [extract_sql(t) for t in texts]
@@ -242,13 +265,11 @@ def main(argv=None) -> int:
         log.info("%s: %s", name, {k: v for k, v in entry.items() if k != "traceback"})
         save()
         if args.samples > 0 and name == sample_strategy:  # right after its greedy pass: the same graphs
-            result["sampling"] = sampling_pass(args, backend, requests, tasks, data, outputs, sample_strategy,
-                                               batch_size, baseline_batch, t_start)
+            result["sampling"] = sampling_pass(args, backend_for, requests, tasks, data, outputs, sample_strategy, t_start)
             save()
 
     if args.samples > 0 and "sampling" not in result:  # its strategy was not among those run
-        result["sampling"] = sampling_pass(args, backend, requests, tasks, data, outputs, sample_strategy,
-                                           batch_size, baseline_batch, t_start)
+        result["sampling"] = sampling_pass(args, backend_for, requests, tasks, data, outputs, sample_strategy, t_start)
         save()
 
     summary = {n: {k: e.get(k) for k in ("questions_per_s", "speedup_vs_padded", "execution_accuracy", "vs_padded", "error")
@@ -259,7 +280,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def sampling_pass(args, backend, requests, tasks, data, outputs, strategy, batch_size, baseline_batch, t_start) -> dict:
+def sampling_pass(args, backend_for, requests, tasks, data, outputs, strategy, t_start) -> dict:
     """N answers per question with temperature/top-p through `strategy`: questions/s, distinct answers,
     and with --vote the self-consistency accuracy."""
     from t2s_bench.backends.base import sample_seed
@@ -269,9 +290,12 @@ def sampling_pass(args, backend, requests, tasks, data, outputs, strategy, batch
              "seed": args.seed}
     if time.perf_counter() - t_start > args.budget_s:
         return entry | {"skipped": f"time budget of {args.budget_s}s spent"}
+    backend = None
     try:
-        set_strategy(backend, strategy, args.sample_batch_size or batch_size, baseline_batch)
-        entry["batch_size"] = backend.batch_size
+        backend = backend_for(strategy)
+        if strategy != "vllm":
+            backend.batch_size = args.sample_batch_size or backend.batch_size
+            entry["batch_size"] = backend.batch_size
         sampled = [GenerationRequest(r.messages, r.max_tokens, n=args.samples, temperature=args.temperature,
                                      top_p=args.top_p, seed=sample_seed(args.seed, t.example.index))
                    for r, t in zip(requests, tasks)]
@@ -285,7 +309,8 @@ def sampling_pass(args, backend, requests, tasks, data, outputs, strategy, batch
     except Exception as e:
         log.exception("sampling failed")
         entry |= {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-2000:]}
-        cuda_cleanup(backend)
+        if backend is not None:
+            cuda_cleanup(backend)
     return entry
 
 

@@ -24,7 +24,7 @@ def test_bench_generation_runs_compares_and_records_failures(tmp_path, monkeypat
     spec.loader.exec_module(bench)
     out = tmp_path / "bench.json"
     rc = bench.main(["--model", "tiny", "--dataset", "demo", "--limit", "4", "--max-tokens", "6", "--samples", "2",
-                     "--vote", "--strategies", "padded,continuous,static", "--no-compile", "--workers", "1", "--out", str(out)])
+                     "--vote", "--strategies", "padded,continuous,static,vllm", "--no-compile", "--workers", "1", "--out", str(out)])
     assert rc == 0
     result = json.loads(out.read_text())
     padded, static = result["strategies"]["padded"], result["strategies"]["static"]
@@ -32,6 +32,8 @@ def test_bench_generation_runs_compares_and_records_failures(tmp_path, monkeypat
     assert static["vs_padded"] == {"texts_differing": 0, "sql_differing": 0, "verdicts_differing": 0,
                                    "gained": 0, "lost": 0}
     assert "simulated compile error" in result["strategies"]["continuous"]["error"]
+    if importlib.util.find_spec("vllm") is None:  # recorded, and the sampling pass still ran
+        assert "vllm" in result["strategies"]["vllm"]["error"]
     sampling = result["sampling"]
     assert sampling["strategy"] == "static" and sampling["answers"] == 8
     assert "execution_accuracy" in sampling["self_consistency"]
