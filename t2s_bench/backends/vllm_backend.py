@@ -3,7 +3,9 @@
 Optional: needs the `vllm` package and a GPU. It takes the same `GenerationRequest`s as every backend:
 prompts are rendered with the model's chat template and passed as token ids; a request's n, temperature,
 top-p and seed become its own `SamplingParams` (greedy: temperature 0); the sampled token's
-log-probability is returned for every generated token (`logprobs=0`).
+log-probability is returned for every generated token (`logprobs=0`). `adapter` serves a PEFT LoRA adapter
+folder (from `t2s-bench train`) on the base through vLLM's LoRA support, unmerged, so the finetuned system runs here
+too (`t2s-bench run --system finetuned --adapter DIR --backend vllm`).
 
     t2s-bench run --backend vllm --model /root/qwen-0.5b-hf --dataset spider-dev -B gpu_memory_utilization=0.5
 """
@@ -11,6 +13,7 @@ log-probability is returned for every generated token (`logprobs=0`).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from pathlib import Path
@@ -35,6 +38,7 @@ class VLLMBackend(Backend):
         enable_prefix_caching: bool = True,
         seed: int = 0,
         enforce_eager: bool = False,
+        adapter: str | Path | None = None,
     ):
         from vllm import LLM
 
@@ -46,9 +50,16 @@ class VLLMBackend(Backend):
         self.seed = seed
         self.params = {"dtype": dtype, "gpu_memory_utilization": gpu_memory_utilization,
                        "enable_prefix_caching": enable_prefix_caching, "enforce_eager": enforce_eager}
+        self.adapter = Path(adapter) if adapter else None
+        lora = lora_options(self.adapter) if self.adapter else {}
         t0 = time.perf_counter()
         self.llm = LLM(model=target, tokenizer=tokenizer or (source if self.gguf_file else None), seed=seed,
-                       max_model_len=max_context, **self.params)
+                       max_model_len=max_context, **self.params, **lora)
+        self.lora_request = None
+        if self.adapter:
+            from vllm.lora.request import LoRARequest
+
+            self.lora_request = LoRARequest(self.adapter.name or "adapter", 1, str(self.adapter))
         self.tokenizer = self.llm.get_tokenizer()
         if not getattr(self.tokenizer, "chat_template", None):
             raise ValueError(f"{self.model_id}: the tokenizer has no chat template")
@@ -96,7 +107,7 @@ class VLLMBackend(Backend):
         if not prompts:
             return results  # type: ignore[return-value]
         start = time.perf_counter()
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        outputs = self.llm.generate(prompts, params, use_tqdm=False, lora_request=self.lora_request)
         share = (time.perf_counter() - start) / sum(requests[i].n for i in slots)
         for i, out in zip(slots, outputs):
             answers = []
@@ -118,12 +129,16 @@ class VLLMBackend(Backend):
     def config(self) -> dict:
         import vllm
 
+        from t2s_bench.backends.transformers_hf import _adapter_sha256
+
         model = ({"model_sha256": file_fingerprint(self.local_path)["sha256"]} if self.local_path is not None else {})
         return {
             "backend": self.name,
             "model": self.model_id if self.model_id in CATALOG or self.local_path is None else str(self.local_path),
             "gguf_file": self.gguf_file,
             **model,
+            "adapter": str(self.adapter) if self.adapter else None,
+            "adapter_sha256": _adapter_sha256(self.adapter) if self.adapter else None,
             "chat_template_sha256": hashlib.sha256(str(self.tokenizer.chat_template).encode()).hexdigest(),
             "params": {**self.params, "seed": self.seed, "temperature": 0.0},
             "vllm": vllm.__version__,
@@ -131,6 +146,23 @@ class VLLMBackend(Backend):
 
     def close(self) -> None:
         self.llm = None
+
+
+def lora_options(adapter: Path) -> dict:
+    """`vllm.LLM` arguments that serve the PEFT LoRA adapter in `adapter` (its rank sets max_lora_rank)."""
+    config_path = adapter / "adapter_config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    config = json.loads(config_path.read_text())
+    if config.get("peft_type", "LORA") != "LORA":
+        raise ValueError(f"{adapter}: vLLM serves LoRA adapters only, not {config['peft_type']}")
+    rank = int(config.get("r", 16))
+    # vLLM accepts ranks from a fixed list; take the smallest that holds this adapter's rank
+    supported = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+    max_rank = next((r for r in supported if r >= rank), None)
+    if max_rank is None:
+        raise ValueError(f"{adapter}: LoRA rank {rank} is above vLLM's largest ({supported[-1]})")
+    return {"enable_lora": True, "max_loras": 1, "max_lora_rank": max_rank}
 
 
 def _sampled_logprobs(completion, n: int) -> list[float] | None:

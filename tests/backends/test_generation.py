@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,6 +222,54 @@ def test_vllm_backend_greedy_and_samples(tiny_model):
         req = GenerationRequest(_requests()[0].messages, 8, n=3, temperature=1.0, seed=1)
         a, b = backend.generate([req])[0], backend.generate([req])[0]
         assert len(a.answers) == 3 and [x.text for x in a.answers] == [x.text for x in b.answers]
+    finally:
+        backend.close()
+
+
+def test_vllm_lora_options_follow_the_adapter_rank(tmp_path):
+    """CPU: the vLLM arguments for a PEFT adapter folder, and clear errors for what vLLM cannot serve."""
+    from t2s_bench.backends.vllm_backend import lora_options
+
+    def adapter(name: str, **config) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "adapter_config.json").write_text(json.dumps(config))
+        return folder
+
+    assert lora_options(adapter("r16", peft_type="LORA", r=16)) == {"enable_lora": True, "max_loras": 1,
+                                                                    "max_lora_rank": 16}
+    assert lora_options(adapter("r12", peft_type="LORA", r=12))["max_lora_rank"] == 16  # the next rank vLLM takes
+    with pytest.raises(ValueError, match="above vLLM's largest"):
+        lora_options(adapter("r1024", peft_type="LORA", r=1024))
+    with pytest.raises(ValueError, match="LoRA adapters only"):
+        lora_options(adapter("ia3", peft_type="IA3"))
+    with pytest.raises(FileNotFoundError, match="not a PEFT adapter folder"):
+        lora_options(tmp_path)
+
+
+@pytest.mark.gpu
+def test_vllm_serves_a_peft_adapter_like_transformers(tiny_model, tmp_path):
+    pytest.importorskip("vllm")
+    peft = pytest.importorskip("peft")
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("vLLM needs CUDA")
+    from transformers import AutoModelForCausalLM
+
+    lora = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model.hf_dir),
+                               peft.LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
+                                               init_lora_weights=False))
+    lora.save_pretrained(tmp_path / "adapter")
+    reqs = _requests()
+    hf = get_backend("transformers", model=tiny_model.hf_dir, adapter=tmp_path / "adapter", dtype="float32")
+    want = [g.text for g in hf.generate(reqs)]
+    backend = get_backend("vllm", model=str(tiny_model.hf_dir), adapter=str(tmp_path / "adapter"), dtype="float32",
+                          gpu_memory_utilization=0.3, max_context=1024)
+    try:
+        got = [g.text for g in backend.generate(reqs)]
+        assert backend.config()["adapter_sha256"] == hf.config()["adapter_sha256"]
+        assert sum(a == b for a, b in zip(got, want)) >= len(want) - 1  # up to one near-tie
     finally:
         backend.close()
 

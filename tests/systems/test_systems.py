@@ -117,6 +117,27 @@ def test_finetuned_adapter_on_llama_cpp_needs_its_gguf_lora(tiny_model, tmp_path
         get_system("finetuned", model=str(tiny_model.gguf_path), backend_options={"lora_path": str(tmp_path / "no.gguf")})
 
 
+def test_finetuned_adapter_goes_to_the_vllm_backend(tiny_model, tmp_path, monkeypatch):
+    """--backend vllm: the adapter folder and the training prompt reach the vLLM backend (recorded here in
+    place of vllm.LLM, which needs a GPU; the GPU test in tests/backends runs the real one)."""
+    from t2s_bench.backends import vllm_backend
+
+    seen = {}
+
+    def fake_init(self, model, **kwargs):
+        seen.update(kwargs, model=model)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(vllm_backend.VLLMBackend, "__init__", fake_init)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "train_config.json").write_text(json.dumps({"config": {"base": str(tiny_model.hf_dir)}}))
+    with pytest.raises(RuntimeError, match="stop here"):
+        get_system("finetuned", adapter=str(adapter), backend="vllm")
+    assert seen["adapter"] == str(adapter) and seen["model"] == str(tiny_model.hf_dir)
+
+
 def test_zero_shot_end_to_end_on_the_tiny_gguf(tiny_model, tmp_path):
     out = run(RunConfig(system="zero-shot", dataset="demo", limit=6, out=str(tmp_path / "run"), progress=False,
                         system_options={"model": str(tiny_model.gguf_path), "max_new_tokens": 8}))
