@@ -209,9 +209,11 @@ def rag(model=None, backend=None, k=3, pool=None, embedder=None, masked=True, sk
 
 
 def finetuned(adapter=None, model=None, backend=None, dataset_name=None, backend_options=None, **options):
-    """A trained adapter (transformers + PEFT) or an exported GGUF file (llama-cpp)."""
+    """A trained adapter (PEFT on transformers or vLLM, a GGUF LoRA on llama-cpp), an exported GGUF file, or a
+    full fine-tuned model folder; each tested with the prompt it was trained on."""
     if adapter is None and model is None:
-        raise ValueError("finetuned: give --adapter ADAPTER_DIR (from `t2s-bench train`) or --model EXPORTED.gguf")
+        raise ValueError("finetuned: give --adapter ADAPTER_DIR (from `t2s-bench train`), or --model EXPORTED.gguf "
+                         "or a full fine-tuned model folder")
     sys_opts, b_opts = _split(options, backend_options)
     if adapter is not None:
         meta = _adapter_meta(Path(adapter))
@@ -231,7 +233,7 @@ def finetuned(adapter=None, model=None, backend=None, dataset_name=None, backend
             b_opts.setdefault("gguf_file", trained["gguf_file"])
         backend = backend or "transformers"
     else:
-        trained = _exported_prompt(Path(str(b_opts.get("lora_path") or model)))
+        trained = _trained_prompt(Path(str(b_opts.get("lora_path") or model)))
         if trained:
             _use_training_prompt(trained, sys_opts)
     return PromptedSystem("finetuned", _backend("finetuned", finetuned, model, backend, b_opts), **sys_opts)
@@ -259,18 +261,22 @@ def _lora_gguf(adapter: Path) -> str:
     return str(path)
 
 
-def _exported_prompt(gguf: Path) -> dict:
-    """The training prompt of a GGUF from `t2s-bench train export`: its `.export.json` sidecar, else the
-    train_config.json of the adapter folder it was exported into; {} for any other model."""
+def _trained_prompt(model: Path) -> dict:
+    """The training prompt of a model `t2s-bench train` made without an adapter: a GGUF from `train export` (its
+    `.export.json` sidecar, else the train_config.json of the adapter folder it was exported into), or a full
+    fine-tuned model folder (its train_config.json); {} for any other model."""
     import json
 
-    if gguf.suffix != ".gguf" or not gguf.is_file():
+    if model.is_dir():
+        info = model / "train_config.json"
+    elif model.suffix == ".gguf" and model.is_file():
+        sidecar = model.with_name(model.stem + ".export.json")
+        prompt = json.loads(sidecar.read_text()).get("prompt") if sidecar.is_file() else None
+        if prompt:
+            return prompt
+        info = model.parent / "train_config.json"
+    else:
         return {}
-    sidecar = gguf.with_name(gguf.stem + ".export.json")
-    prompt = json.loads(sidecar.read_text()).get("prompt") if sidecar.is_file() else None
-    if prompt:
-        return prompt
-    info = gguf.parent / "train_config.json"
     if info.is_file():
         meta = json.loads(info.read_text())
         return meta.get("config", meta)

@@ -14,7 +14,8 @@ from t2s_bench.cli.train import config_from_args
 ROOT = Path(__file__).resolve().parents[2]
 # each committed recipe and the training run it produced
 RECIPES = [("configs/train/qwen2.5-coder-0.5b-lora-syn-pv.yaml", "results/finetune-qwen2.5-coder-0.5b-lora-syn-pv"),
-           ("configs/train/qwen2.5-coder-1.5b-lora-syn-pv.yaml", "results/finetune-qwen2.5-coder-1.5b-lora-syn-pv")]
+           ("configs/train/qwen2.5-coder-1.5b-lora-syn-pv.yaml", "results/finetune-qwen2.5-coder-1.5b-lora-syn-pv"),
+           ("configs/train/qwen2.5-coder-1.5b-lora-syn-pv-2ep.yaml", "results/finetune-qwen2.5-coder-1.5b-lora-syn-pv-2ep")]
 # what differs by machine or by call, not by recipe
 PER_CALL = {"base", "out", "time_budget_s", "data_cache", "device", "report_to", "resume", "dataloader_workers"}
 

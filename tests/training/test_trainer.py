@@ -137,6 +137,11 @@ def test_full_fine_tuning_writes_a_model_folder_the_harness_loads(tiny_model, tm
     run = t.evaluate("finetuned", model=str(out), backend="transformers", dataset="demo", db="flights", limit=2,
                      max_new_tokens=8, out=tmp_path / "run")
     assert len(run.records) == 2
+    # the folder is tested with the prompt it was trained on (here: the compact schema format)
+    from t2s_bench.systems import get_system
+
+    assert (out / "train_config.json").is_file()
+    assert get_system("finetuned", model=str(out), backend="transformers").schema_format == "compact"
 
 
 @pytest.mark.parametrize("tracker", ["tensorboard", "mlflow", "wandb"])
