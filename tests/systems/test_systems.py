@@ -1,6 +1,7 @@
 """Systems: registry, prompt building under a context budget, few-shot turns, end-to-end on a real (tiny) GGUF."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -106,11 +107,17 @@ def test_finetuned_gguf_is_tested_with_its_training_prompt(tiny_model, tmp_path,
     assert plain.schema_format == "ddl" and plain.schema_options.schema == "full"
 
 
-def test_finetuned_adapter_on_llama_cpp_needs_its_gguf_lora(tiny_model, tmp_path):
-    adapter = tmp_path / "adapter"
+def _adapter_folder(root: Path, base: str) -> Path:
+    """An adapter folder as `t2s-bench train` leaves it, as far as the finetuned system reads it."""
+    adapter = root / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("{}")
-    (adapter / "train_config.json").write_text(json.dumps({"config": {"base": str(tiny_model.gguf_path)}}))
+    (adapter / "train_config.json").write_text(json.dumps({"config": {"base": base}}))
+    return adapter
+
+
+def test_finetuned_adapter_on_llama_cpp_needs_its_gguf_lora(tiny_model, tmp_path):
+    adapter = _adapter_folder(tmp_path, str(tiny_model.gguf_path))
     with pytest.raises(FileNotFoundError, match="--lora-gguf"):
         get_system("finetuned", adapter=str(adapter), backend="llama-cpp")
     with pytest.raises(FileNotFoundError, match="LoRA adapter .* not found"):
@@ -118,8 +125,8 @@ def test_finetuned_adapter_on_llama_cpp_needs_its_gguf_lora(tiny_model, tmp_path
 
 
 def test_finetuned_adapter_goes_to_the_vllm_backend(tiny_model, tmp_path, monkeypatch):
-    """--backend vllm: the adapter folder and the training prompt reach the vLLM backend (recorded here in
-    place of vllm.LLM, which needs a GPU; the GPU test in tests/backends runs the real one)."""
+    """--backend vllm: the adapter folder and its base reach the vLLM backend (recorded here in place of
+    vllm.LLM, which needs a GPU; the GPU test in tests/backends runs the real one)."""
     from t2s_bench.backends import vllm_backend
 
     seen = {}
@@ -129,10 +136,7 @@ def test_finetuned_adapter_goes_to_the_vllm_backend(tiny_model, tmp_path, monkey
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(vllm_backend.VLLMBackend, "__init__", fake_init)
-    adapter = tmp_path / "adapter"
-    adapter.mkdir()
-    (adapter / "adapter_config.json").write_text("{}")
-    (adapter / "train_config.json").write_text(json.dumps({"config": {"base": str(tiny_model.hf_dir)}}))
+    adapter = _adapter_folder(tmp_path, str(tiny_model.hf_dir))
     with pytest.raises(RuntimeError, match="stop here"):
         get_system("finetuned", adapter=str(adapter), backend="vllm")
     assert seen["adapter"] == str(adapter) and seen["model"] == str(tiny_model.hf_dir)
