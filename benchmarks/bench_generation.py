@@ -35,8 +35,8 @@ from t2s_bench.backends import GenerationRequest, get_backend
 
 log = logging.getLogger("bench_generation")
 # "-grouped": the strategy with `grouped_attention` (one-token steps attend per key/value head, hf_attention)
-# "vllm": the same requests through the vllm backend (in-process `vllm.LLM`, loaded on first use beside the
-# transformers model; needs vllm and a GPU)
+# "vllm": the same requests through the vllm backend (in-process `vllm.LLM`, with --adapter served unmerged;
+# loaded on first use beside the transformers model; needs vllm and a GPU)
 STRATEGY_NAMES = ("padded", "static", "compact", "continuous", "continuous-default", "padded-grouped", "static-grouped",
                   "vllm")
 
@@ -224,8 +224,8 @@ def main(argv=None) -> int:
             return backend
         if "vllm" not in backends:
             t_load = time.perf_counter()
-            backends["vllm"] = get_backend("vllm", model=model, gguf_file=args.gguf_file, dtype=args.dtype,
-                                           gpu_memory_utilization=args.vllm_memory, seed=args.seed)
+            backends["vllm"] = get_backend("vllm", model=model, gguf_file=args.gguf_file, adapter=args.adapter,
+                                           dtype=args.dtype, gpu_memory_utilization=args.vllm_memory, seed=args.seed)
             result["vllm"] = {"load_s": round(time.perf_counter() - t_load, 1), "config": backends["vllm"].config()}
         return backends["vllm"]
 
@@ -236,8 +236,6 @@ def main(argv=None) -> int:
             continue
         entry: dict = {}
         try:
-            if name == "vllm" and args.adapter:
-                raise ValueError("the vllm strategy serves the base model only (no --adapter)")
             current = backend_for(name)
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()

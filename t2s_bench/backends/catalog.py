@@ -164,6 +164,19 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return file_sha256(path, chunk)
 
 
+def adapter_sha256(adapter: str | Path) -> str:
+    """Digest of the adapter's weights and config only: training also keeps a checkpoint and
+    summaries in the folder, and rewriting those must not change the run's identity."""
+    folder = Path(adapter)
+    files = [folder / n for n in ("adapter_config.json", "adapter_model.safetensors") if (folder / n).is_file()]
+    if not files:
+        return file_fingerprint(folder)["sha256"]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.name}\0{file_fingerprint(f)['sha256']}\n".encode())
+    return h.hexdigest()
+
+
 def file_fingerprint(path: str | Path) -> dict:
     """`{"path", "size", "sha256"}` of a file (or of a folder's files); hashes are memoised on disk by (path, size, mtime)."""
     path = Path(path).resolve()

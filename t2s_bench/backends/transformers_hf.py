@@ -25,7 +25,7 @@ from t2s_bench.backends.base import (
     truncate_at_stop,
     with_samples,
 )
-from t2s_bench.backends.catalog import CATALOG, file_fingerprint, resolve_model
+from t2s_bench.backends.catalog import CATALOG, adapter_sha256, file_fingerprint, resolve_model
 from t2s_bench.backends.hf_generation import STRATEGIES, GenerateSettings, Row, RowOutput
 
 log = logging.getLogger(__name__)
@@ -271,7 +271,7 @@ class TransformersBackend(Backend):
             "gguf_file": self.gguf_file,
             **model,
             "adapter": str(self.adapter) if self.adapter else None,
-            "adapter_sha256": _adapter_sha256(self.adapter) if self.adapter else None,
+            "adapter_sha256": adapter_sha256(self.adapter) if self.adapter else None,
             "chat_template_sha256": hashlib.sha256(self.tokenizer.chat_template.encode()).hexdigest(),
             "params": {"dtype": self.dtype, "device": self.device.split(":")[0], "batch_size": self.batch_size,
                        "temperature": 0.0,
@@ -284,16 +284,3 @@ class TransformersBackend(Backend):
 
     def close(self) -> None:
         self.model = None
-
-
-def _adapter_sha256(adapter: str | Path) -> str:
-    """Digest of the adapter's weights and config only: training also keeps a checkpoint and
-    summaries in the folder, and rewriting those must not change the run's identity."""
-    folder = Path(adapter)
-    files = [folder / n for n in ("adapter_config.json", "adapter_model.safetensors") if (folder / n).is_file()]
-    if not files:
-        return file_fingerprint(folder)["sha256"]
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f"{f.name}\0{file_fingerprint(f)['sha256']}\n".encode())
-    return h.hexdigest()

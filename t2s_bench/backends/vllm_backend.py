@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from t2s_bench.backends.base import Backend, Generation, GenerationRequest, register_backend, with_samples
-from t2s_bench.backends.catalog import CATALOG, file_fingerprint
+from t2s_bench.backends.catalog import CATALOG, adapter_sha256, file_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,6 @@ class VLLMBackend(Backend):
     def config(self) -> dict:
         import vllm
 
-        from t2s_bench.backends.transformers_hf import _adapter_sha256
-
         model = ({"model_sha256": file_fingerprint(self.local_path)["sha256"]} if self.local_path is not None else {})
         return {
             "backend": self.name,
@@ -138,7 +136,7 @@ class VLLMBackend(Backend):
             "gguf_file": self.gguf_file,
             **model,
             "adapter": str(self.adapter) if self.adapter else None,
-            "adapter_sha256": _adapter_sha256(self.adapter) if self.adapter else None,
+            "adapter_sha256": adapter_sha256(self.adapter) if self.adapter else None,
             "chat_template_sha256": hashlib.sha256(str(self.tokenizer.chat_template).encode()).hexdigest(),
             "params": {**self.params, "seed": self.seed, "temperature": 0.0},
             "vllm": vllm.__version__,

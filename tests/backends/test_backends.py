@@ -230,14 +230,14 @@ def test_real_qwen_writes_sql(qwen_gguf):
 
 
 def test_an_adapter_is_identified_by_its_weights_and_config_only(tmp_path):
-    from t2s_bench.backends.transformers_hf import _adapter_sha256
+    from t2s_bench.backends.catalog import adapter_sha256
 
     (tmp_path / "adapter_config.json").write_text("{}")
     (tmp_path / "adapter_model.safetensors").write_bytes(b"weights")
-    before = _adapter_sha256(tmp_path)
+    before = adapter_sha256(tmp_path)
     (tmp_path / "checkpoint").mkdir()
     (tmp_path / "checkpoint" / "state.pt").write_bytes(b"resume state")
     (tmp_path / "train_summary.json").write_text('{"steps": 3}')
-    assert _adapter_sha256(tmp_path) == before
+    assert adapter_sha256(tmp_path) == before
     (tmp_path / "adapter_model.safetensors").write_bytes(b"other weights")
-    assert _adapter_sha256(tmp_path) != before
+    assert adapter_sha256(tmp_path) != before
